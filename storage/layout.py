@@ -1,0 +1,130 @@
+"""The whole on-disk layout, in one place.
+
+Everything the pipeline writes lives under one data root (default ``./data``, see
+:func:`default_data_root`)::
+
+    <root>/
+      videos/
+        <video_id>.zarr/                 one zarr v3 group per video (schema SCHEMA_VERSION)
+          zarr.json                      group attributes, see VIDEO_ATTRS below
+          frames                         uint8 [T, H, W, 3] RGB, chunks (1, H, W, 3)
+          flows/<flow_set>/              one group per flow set (named after its parameters)
+            flow                         float16 [P, H, W, 2] (dx, dy) pixels from frame i to frame j
+            mask                         bool    [P, H, W]    cycle-consistent correspondences
+            pairs                        int32   [P, 2]       (i, j) frame indices of each pair
+            counts                       int32   [T, H, W]    consistent correspondences per pixel
+          fits/<fit_name>/               one group per model fit
+            checkpoints/step_<n>.pt      torch state (model, optimiser, sampler, step)
+            tracks                       float32 [N, T, 2] (x, y) pixels
+            occluded                     bool    [N, T]
+            depth                        float16 [T, H, W] pseudo-depth
+        <video_id>.zarr.partial-<uuid>/  a group being written; never read, removed when stale
+      datasets/<name>.pkl                generated TAP-Vid-DAVIS-format pickles (synthetic benchmark)
+      results/<run>/                     results tables (CSV + markdown)
+      mlflow.db                          MLflow tracking store (SQLite)
+      mlartifacts/                       MLflow artifacts
+
+Publishing rule: a group (a video, a flow set, a fit) is written under a ``.partial-<uuid>`` name and
+renamed into place only when finished, with ``complete: true`` among its attributes. A reader accepts
+only a group under its final name whose attributes say ``complete: true`` and carry a schema version it
+knows; anything else is an :class:`~storage.errors.IncompleteStoreError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+
+from storage.errors import InputError
+
+SCHEMA_VERSION = 1
+"""Version of the video group layout; bumped on any incompatible change."""
+
+VIDEOS_DIR = "videos"
+DATASETS_DIR = "datasets"
+RESULTS_DIR = "results"
+MLFLOW_DB = "mlflow.db"
+MLFLOW_ARTIFACTS_DIR = "mlartifacts"
+
+VIDEO_SUFFIX = ".zarr"
+PARTIAL_MARKER = ".partial-"
+
+FRAMES_ARRAY = "frames"
+FLOWS_GROUP = "flows"
+FITS_GROUP = "fits"
+
+VIDEO_ATTRS = (
+    "schema_version",  # int, SCHEMA_VERSION at writing time
+    "complete",  # bool, True once every array is written
+    "source",  # str, what was read (path, or "<array>", or "pickle::name")
+    "source_kind",  # "video_file" | "image_folder" | "array" | "tapvid_pickle"
+    "source_hash",  # sha256 of the input bytes (files) or array bytes
+    "ingest_config",  # dict, the IngestConfig that produced the frames
+    "ingest_key",  # sha256 of (source_hash, ingest_config): equal keys mean an identical store
+    "content_hash",  # sha256 of the stored frames (shape + bytes)
+    "fps",  # float or None when the source has none
+    "original_size",  # [height, width] of the source frames
+    "size",  # [height, width] of the stored frames
+    "num_frames",  # int, T
+    "source_frame_count",  # int, frames decoded from the source before stride / max_frames
+)
+
+_MAX_ID_LENGTH = 120
+
+
+def default_data_root() -> Path:
+    """The data root used when none is given: ``./data`` under the current directory."""
+    return Path.cwd() / "data"
+
+
+def video_id_from_name(name: str) -> str:
+    """Turn a user-visible name (file stem, pickle key) into a safe, stable store key.
+
+    Keeps letters, digits, ``-``, ``_`` and ``.`` (non-ASCII letters are transliterated when
+    possible), replaces everything else by ``_``, strips leading dots so a key can never be ``..`` or
+    hidden, and caps the length (a long name keeps a hash suffix so distinct names stay distinct).
+    """
+    if not isinstance(name, str):
+        raise InputError(f"video name must be a string, got {type(name).__name__}")
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    key = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._")
+    if not key:
+        raise InputError(f"video name {name!r} has no usable characters for a store key")
+    if key == name and len(key) <= _MAX_ID_LENGTH:
+        return key
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{key[: _MAX_ID_LENGTH - 9]}-{digest}"
+
+
+def videos_dir(root: Path) -> Path:
+    """Folder holding every video group under ``root``."""
+    return Path(root) / VIDEOS_DIR
+
+
+def video_path(root: Path, video_id: str) -> Path:
+    """Path of the finished zarr group of ``video_id`` under ``root``."""
+    if video_id_from_name(video_id) != video_id:
+        raise InputError(f"{video_id!r} is not a valid video id; pass names through video_id_from_name")
+    return videos_dir(root) / f"{video_id}{VIDEO_SUFFIX}"
+
+
+def dataset_path(root: Path, name: str) -> Path:
+    """Path of a generated dataset pickle called ``name`` under ``root``."""
+    return Path(root) / DATASETS_DIR / f"{video_id_from_name(name)}.pkl"
+
+
+def results_dir(root: Path, run_name: str) -> Path:
+    """Folder for the results tables of one run."""
+    return Path(root) / RESULTS_DIR / video_id_from_name(run_name)
+
+
+def mlflow_tracking_uri(root: Path) -> str:
+    """SQLite tracking URI of the MLflow store under ``root``."""
+    return f"sqlite:///{(Path(root) / MLFLOW_DB).resolve()}"
+
+
+def mlflow_artifacts_dir(root: Path) -> Path:
+    """Folder for MLflow artifacts under ``root``."""
+    return Path(root) / MLFLOW_ARTIFACTS_DIR
