@@ -68,7 +68,8 @@ VIDEO_ATTRS = (
     "original_size",  # [height, width] of the source frames
     "size",  # [height, width] of the stored frames
     "num_frames",  # int, T
-    "source_frame_count",  # int, frames decoded from the source before stride / max_frames
+    "source_frame_count",  # int, frames read from the source up to the last one kept
+    "header_frame_count",  # int or None, what the container claims (may lie: tree.avi)
 )
 
 _MAX_ID_LENGTH = 120

@@ -1,0 +1,87 @@
+"""Atomic publishing of folders: write under a partial name, rename into place when finished.
+
+A partial folder records its writer (host and process id). A later writer removes partial folders
+whose process is gone (same host) or that are older than :data:`STALE_AFTER_SECONDS` (any host), so a
+killed run leaves nothing behind for long and never anything that reads as finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+
+from storage.layout import PARTIAL_MARKER
+
+STALE_AFTER_SECONDS = 6 * 3600
+_OWNER_FILE = ".owner.json"
+
+
+def new_partial_path(final_path: Path) -> Path:
+    """Create and return a fresh partial folder beside ``final_path``, owned by this process."""
+    partial = final_path.with_name(f"{final_path.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
+    partial.mkdir(parents=True)
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    (partial / _OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
+    return partial
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(partial: Path) -> bool:
+    try:
+        owner = json.loads((partial / _OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        owner = {}
+    same_host = owner.get("host") == socket.gethostname()
+    if same_host and isinstance(owner.get("pid"), int) and not _process_alive(owner["pid"]):
+        return True
+    try:
+        age = time.time() - partial.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > STALE_AFTER_SECONDS
+
+
+def remove_stale_partials(final_path: Path) -> list[Path]:
+    """Delete the stale partial folders of ``final_path``; return what was removed."""
+    removed = []
+    for partial in final_path.parent.glob(f"{final_path.name}{PARTIAL_MARKER}*"):
+        if partial.is_dir() and _is_stale(partial):
+            shutil.rmtree(partial, ignore_errors=True)
+            removed.append(partial)
+    return removed
+
+
+def publish(partial_path: Path, final_path: Path) -> bool:
+    """Rename a finished partial folder to ``final_path``.
+
+    Returns False (and deletes the partial folder) when another writer published ``final_path`` first;
+    the caller then checks that the existing folder is what it wanted.
+    """
+    (partial_path / _OWNER_FILE).unlink(missing_ok=True)
+    try:
+        os.rename(partial_path, final_path)
+    except OSError:
+        if not final_path.exists():
+            raise
+        shutil.rmtree(partial_path, ignore_errors=True)
+        return False
+    return True
+
+
+def discard(partial_path: Path) -> None:
+    """Delete a partial folder after a failed write."""
+    shutil.rmtree(partial_path, ignore_errors=True)
