@@ -59,6 +59,7 @@ import numpy as np
 
 from storage.errors import InputError
 from storage.safe_pickle import load_pickle_safely
+from storage.video_sources import resize_frame
 
 TapVidFormat = Literal["davis", "kinetics", "rgb_stacking"]
 QueryMode = Literal["first", "strided"]
@@ -332,14 +333,6 @@ def _check_resolution(resolution: Any) -> tuple[int, int] | None:
     return int(resolution[0]), int(resolution[1])
 
 
-def _resize_video(video: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
-    """uint8 [T, H, W, 3] -> uint8 [T, h, w, 3] with ``resolution = (h, w)``; see the module docstring."""
-    height, width = resolution
-    shrinking = height * width < video.shape[1] * video.shape[2]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(frame, (width, height), interpolation=interpolation) for frame in video])
-
-
 def _sample_queries_first(
     target_points: np.ndarray, occluded: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -380,7 +373,7 @@ def _make_sample(
     where = f"{origin}: video {name!r}"
     video = record.video if isinstance(record.video, np.ndarray) else _decode_video(where, record.video)
     if resolution is not None and resolution != video.shape[1:3]:
-        video = _resize_video(video, resolution)
+        video = np.stack([resize_frame(frame, resolution) for frame in video])
     size_xy = np.array([video.shape[2], video.shape[1]], dtype=np.float64)
     target_points = record.points.astype(np.float64) * size_xy
     if query_mode == "first":

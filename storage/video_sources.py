@@ -78,6 +78,17 @@ def to_rgb_uint8(image: np.ndarray, origin: str) -> np.ndarray:
     raise InputError(f"{origin}: unsupported image shape {image.shape}; expected [H, W] or [H, W, 1-4]")
 
 
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``uint8 [H, W, 3]`` to ``size = (height, width)``: ``INTER_AREA`` when the pixel count
+    shrinks (antialiased), ``INTER_LINEAR`` otherwise. The one resize rule of every stored frame."""
+    height, width = size
+    if frame.shape[:2] == (height, width):
+        return frame
+    shrinking = height * width < frame.shape[0] * frame.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(frame, (width, height), interpolation=interpolation)
+
+
 def _natural_key(path: Path) -> list[object]:
     """Sort key that orders ``frame2.png`` before ``frame10.png``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
@@ -224,6 +235,33 @@ class ArraySource:
         yield from self.video
 
 
+class TapVidVideoSource(ArraySource):
+    """The frames of one video of a TAP-Vid pickle (any of the three formats), at their stored size."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        from storage.tapvid import read_tapvid_video
+
+        path = Path(path)
+        super().__init__(read_tapvid_video(path, name), description=f"{path.resolve()}::{name}")
+        digest = hashlib.sha256(_hash_files([path]).encode("ascii"))
+        digest.update(name.encode("utf-8"))
+        self.info = SourceInfo(
+            kind="tapvid_pickle",
+            description=self.info.description,
+            source_hash=digest.hexdigest(),
+            fps=None,
+            header_frame_count=self.info.header_frame_count,
+        )
+
+
+def open_video_source(path: Path, tapvid_name: str | None = None) -> VideoSource:
+    """The reader for ``path``: one video of a TAP-Vid pickle when ``tapvid_name`` is given, else as
+    :func:`open_source`."""
+    if tapvid_name is not None:
+        return TapVidVideoSource(path, tapvid_name)
+    return open_source(path)
+
+
 def open_source(path: Path) -> VideoFileSource | ImageFolderSource:
     """Pick the reader for a path: a folder is an image folder, a file with a video extension a video."""
     path = Path(path)
@@ -237,3 +275,7 @@ def open_source(path: Path) -> VideoFileSource | ImageFolderSource:
         f"{path}: unknown input type {path.suffix or '(no extension)'}; expected a folder of images or a "
         f"video file ({', '.join(VIDEO_EXTENSIONS)})"
     )
+
+
+VideoSource = VideoFileSource | ImageFolderSource | ArraySource
+"""Any reader: each has ``info`` (:class:`SourceInfo`) and ``frames()`` yielding ``uint8 [H, W, 3]`` RGB."""

@@ -13,15 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import zarr
 
 from storage import layout, publish
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
-from storage.video_sources import ArraySource, ImageFolderSource, SourceInfo, VideoFileSource
-
-VideoSource = VideoFileSource | ImageFolderSource | ArraySource
+from storage.video_sources import SourceInfo, VideoSource, resize_frame
 
 _APPEND_BATCH = 16
 
@@ -111,15 +108,6 @@ def _ingest_key(info: SourceInfo, config: IngestConfig) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    height, width = size
-    if frame.shape[:2] == (height, width):
-        return frame
-    shrinking = height * width < frame.shape[0] * frame.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(frame, (width, height), interpolation=interpolation)
-
-
 def _selected_frames(frames: Iterator[np.ndarray], config: IngestConfig) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(source_index, frame)`` for the frames kept by stride and max_frames."""
     kept = 0
@@ -167,7 +155,7 @@ def _write_group(
         if original_size is None:
             original_size = frame.shape[:2]
             out_size = config.output_size(*original_size)
-        batch.append(_resize(frame, out_size))
+        batch.append(resize_frame(frame, out_size))
         if len(batch) == _APPEND_BATCH:
             flush()
     if batch:

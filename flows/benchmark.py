@@ -1,0 +1,91 @@
+"""The ``benchmark`` flow: every video of a TAP-Vid pickle x every requested method -> one results table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.config import PipelineConfig
+from omnimotion_core.trackers import get_tracker
+from storage import layout
+from storage.results_table import build_results_table, render_results_table, write_results_table
+from storage.tapvid import list_tapvid_videos
+from tasks.evaluate import evaluate_tapvid
+from tasks.ingest import ingest_video
+from tasks.track import track_points
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What a benchmark run produced.
+
+    Attributes:
+        table_markdown: the results table as printed (first line names the frame convention).
+        csv_path / markdown_path: where the table was written.
+        records: one row per (video, method) that finished: dataset, method, video and metric means.
+        failures: ``(video, method, error message)`` of every (video, method) that did not finish.
+    """
+
+    table_markdown: str
+    csv_path: Path | None
+    markdown_path: Path | None
+    records: list[dict[str, object]] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _error_of(future: PrefectFuture) -> str:
+    state = future.state
+    try:
+        state.result()
+    except Exception as error:  # noqa: BLE001 - the message is what the summary reports
+        return f"{type(error).__name__}: {error}"
+    return f"ended in state {state.type.value}"
+
+
+@flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def benchmark(dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig()) -> BenchmarkResult:
+    """Ingest every video of the TAP-Vid pickle ``dataset``, track its query points with each method,
+    score them and write the results table under ``<data_root>/results/<dataset>/``.
+
+    A failure on one video is reported in the result's ``failures``; the other videos finish.
+    """
+    logger = get_run_logger()
+    for method in methods:
+        get_tracker(method)
+    dataset_path = Path(dataset).resolve()
+    names = list_tapvid_videos(dataset_path)
+    logger.info("benchmark: %d videos x %d methods from %s", len(names), len(methods), dataset_path)
+    data_root = str(config.data_root)
+    evaluations: list[tuple[str, str, PrefectFuture]] = []
+    for name in names:
+        video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
+        group = ingest_video.submit(str(dataset_path), video_id, data_root, config.ingest_config(), tapvid_name=name)
+        for method in methods:
+            predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation)
+            evaluation = evaluate_tapvid.submit(predictions, str(dataset_path), name, config.evaluation)
+            evaluations.append((name, method, evaluation))
+
+    records: list[dict[str, object]] = []
+    failures: list[tuple[str, str, str]] = []
+    for done, (name, method, future) in enumerate(evaluations, start=1):
+        future.wait()
+        if future.state.is_completed():
+            records.append(future.result())
+        else:
+            failures.append((name, method, _error_of(future)))
+        logger.info("benchmark: %d/%d (video, method) results in", done, len(evaluations))
+    for name, method, message in failures:
+        logger.error("benchmark: %s with %s failed: %s", name, method, message)
+    if not records:
+        return BenchmarkResult("no results: every (video, method) failed", None, None, records, failures)
+    table = build_results_table(pd.DataFrame.from_records(records))
+    frame_rule = config.evaluation.frame_rule
+    csv_path, markdown_path = write_results_table(
+        table, layout.results_dir(config.data_root, dataset_path.stem), frame_rule
+    )
+    return BenchmarkResult(render_results_table(table, frame_rule), csv_path, markdown_path, records, failures)

@@ -1,0 +1,158 @@
+"""The ``omnimotion`` command line: the one place that reads argv and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from omnimotion_core.trackers import TRACKERS
+from storage.errors import StorageError
+
+DATA_ROOT_ENV = "OMNIMOTION_DATA_ROOT"
+
+
+def _data_root(value: str | None) -> Path:
+    if value:
+        return Path(value).resolve()
+    if os.environ.get(DATA_ROOT_ENV):
+        return Path(os.environ[DATA_ROOT_ENV]).resolve()
+    from storage.layout import default_data_root
+
+    return default_data_root()
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 256x256, got {text!r}") from None
+    return height, width
+
+
+def _quiet_services() -> None:
+    """Keep third-party telemetry and chatter off; no setting the user made is overridden."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from omnimotion_core.synthetic import generate_tapvid_dataset, synthetic_preset
+    from storage.tapvid import write_tapvid_davis_pickle
+
+    config = synthetic_preset(args.preset, num_frames=args.frames, size=args.size, num_videos=args.videos)
+    started = time.perf_counter()
+    videos = generate_tapvid_dataset(config, seed=args.seed)
+    write_tapvid_davis_pickle(Path(args.out), videos)
+    print(f"wrote {len(videos)} videos ({args.preset} preset, seed {args.seed}) to {args.out} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from storage.layout import video_id_from_name
+    from storage.video_sources import open_video_source
+    from storage.video_store import IngestConfig, ingest, open_video
+
+    source_path = Path(args.source)
+    name = args.name or args.tapvid_video or source_path.stem
+    config = IngestConfig(size=args.size, max_side=args.max_side, stride=args.stride, max_frames=args.max_frames)
+    path = ingest(open_video_source(source_path, args.tapvid_video), _data_root(args.data_root),
+                  video_id_from_name(name), config)
+    group = open_video(path)
+    print(f"{path}: {group.num_frames} frames of {group.size[1]}x{group.size[0]}")
+    return 0
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from flows.benchmark import benchmark
+    from flows.config import EvaluationConfig, PipelineConfig
+
+    config = PipelineConfig(
+        data_root=_data_root(args.data_root),
+        evaluation=EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule),
+        max_frames=args.max_frames,
+    )
+    result = benchmark(dataset=str(Path(args.dataset).resolve()), methods=list(args.methods), config=config)
+    print(result.table_markdown)
+    for video, method, message in result.failures:
+        print(f"FAILED {video} / {method}: {message}", file=sys.stderr)
+    if result.csv_path is not None:
+        print(f"\nresults: {result.csv_path}\n         {result.markdown_path}")
+    return 1 if result.failures else 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    data_root = _data_root(args.data_root)
+    dataset = data_root / "datasets" / f"synthetic-{args.preset}-seed{args.seed}.pkl"
+    if not dataset.exists():
+        _cmd_synth(argparse.Namespace(preset=args.preset, frames=None, size=None, videos=None,
+                                      seed=args.seed, out=str(dataset)))
+    print("Methods run: zero_motion (the trivial baseline; later stages are not built yet).")
+    return _cmd_benchmark(argparse.Namespace(
+        data_root=str(data_root), dataset=str(dataset), methods=["zero_motion"],
+        query_mode="first", frame_rule="tapvid", max_frames=None,
+    ))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, benchmark, demo)."""
+    parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_root(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--data-root", help=f"data folder (default: ${DATA_ROOT_ENV} or ./data)")
+        return sub
+
+    synth = commands.add_parser("synth", help="generate a synthetic TAP-Vid-DAVIS-format pickle")
+    synth.add_argument("out", help="output .pkl path")
+    synth.add_argument("--preset", default="bench", choices=("small", "bench"))
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--frames", type=int, help="override the preset's frames per video")
+    synth.add_argument("--size", type=_size, help="override the preset's HEIGHTxWIDTH")
+    synth.add_argument("--videos", type=int, help="override the preset's number of videos")
+    synth.set_defaults(run=_cmd_synth)
+
+    ingest = with_root(commands.add_parser("ingest", help="ingest a video, image folder or TAP-Vid video"))
+    ingest.add_argument("source", help="video file, folder of images, or TAP-Vid pickle")
+    ingest.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
+    ingest.add_argument("--name", help="store key (default: the file/folder name)")
+    resize = ingest.add_mutually_exclusive_group()
+    resize.add_argument("--size", type=_size, help="fixed HEIGHTxWIDTH, e.g. 256x256")
+    resize.add_argument("--max-side", type=int, help="keep aspect; longer side at most this")
+    ingest.add_argument("--stride", type=int, default=1)
+    ingest.add_argument("--max-frames", type=int)
+    ingest.set_defaults(run=_cmd_ingest)
+
+    bench = with_root(commands.add_parser("benchmark", help="track and score every video of a TAP-Vid pickle"))
+    bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format)")
+    bench.add_argument("--methods", nargs="+", default=["zero_motion"], choices=sorted(TRACKERS))
+    bench.add_argument("--query-mode", default="first", choices=("first", "strided"))
+    bench.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
+    bench.add_argument("--max-frames", type=int)
+    bench.set_defaults(run=_cmd_benchmark)
+
+    demo = with_root(commands.add_parser("demo", help="generate a synthetic dataset and benchmark it"))
+    demo.add_argument("--preset", default="bench", choices=("small", "bench"))
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``omnimotion`` command line; exit status 2 on bad input, with the reason printed."""
+    args = build_parser().parse_args(argv)
+    _quiet_services()
+    try:
+        return args.run(args)
+    except (StorageError, ValueError) as error:
+        print(f"omnimotion {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

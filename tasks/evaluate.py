@@ -1,0 +1,36 @@
+"""Prefect task: score stored predictions against TAP-Vid ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows.config import EvaluationConfig
+from omnimotion_core.metrics import tapvid_metrics
+from storage.prediction_store import read_predictions
+from storage.results_table import summarize_video_metrics
+from storage.tapvid import load_tapvid_sample
+
+
+@task(name="evaluate_tapvid", cache_policy=NO_CACHE)
+def evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation: EvaluationConfig) -> dict[str, object]:
+    """Return one results record (dataset, method, video and the metric means) for stored predictions."""
+    predicted = read_predictions(Path(predictions))
+    sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
+    if not np.array_equal(predicted.query_points, sample.query_points):
+        raise ValueError(f"{predictions}: query points differ from those of {dataset} video {video_name}")
+    metrics = tapvid_metrics(
+        sample.query_points[None],
+        sample.occluded[None],
+        sample.target_points[None],
+        predicted.occluded[None],
+        predicted.tracks[None],
+        query_mode=evaluation.query_mode,
+        frame_rule=evaluation.frame_rule,
+    )
+    record: dict[str, object] = {"dataset": Path(dataset).stem, "method": predicted.method, "video": video_name}
+    record.update(summarize_video_metrics(metrics))
+    return record

@@ -1,0 +1,29 @@
+"""Prefect task: ingest one video source into its zarr group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from storage.video_sources import open_video_source
+from storage.video_store import IngestConfig, ingest
+
+
+@task(name="ingest_video", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def ingest_video(
+    source: str, video_id: str, data_root: str, config: IngestConfig, tapvid_name: str | None = None
+) -> str:
+    """Ingest ``source`` (a video file, an image folder, or one video of a TAP-Vid pickle) and return the
+    path of its video group. Idempotent: an already ingested source is not decoded again."""
+    logger = get_run_logger()
+    written = 0
+
+    def report(count: int) -> None:
+        nonlocal written
+        written += count
+        logger.info("%s: %d frames written", video_id, written)
+
+    path = ingest(open_video_source(Path(source), tapvid_name), Path(data_root), video_id, config, report)
+    return str(path)
