@@ -38,13 +38,17 @@ class BenchmarkResult:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _error_of(future: PrefectFuture) -> str:
-    state = future.state
-    try:
-        state.result()
-    except Exception as error:  # noqa: BLE001 - the message is what the summary reports
-        return f"{type(error).__name__}: {error}"
-    return f"ended in state {state.type.value}"
+def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
+    """``stage: ErrorType: message`` of the first stage of a chain that failed."""
+    for stage, future in chain:
+        state = future.state
+        if state.is_failed() or state.is_crashed():
+            try:
+                state.result()
+            except Exception as error:  # noqa: BLE001 - the message is what the summary reports
+                return f"{stage}: {type(error).__name__}: {error}"
+    stage, future = chain[-1]
+    return f"{stage}: ended in state {future.state.type.value}"
 
 
 @flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -61,24 +65,26 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
     names = list_tapvid_videos(dataset_path)
     logger.info("benchmark: %d videos x %d methods from %s", len(names), len(methods), dataset_path)
     data_root = str(config.data_root)
-    evaluations: list[tuple[str, str, PrefectFuture]] = []
+    chains: list[tuple[str, str, list[tuple[str, PrefectFuture]]]] = []
     for name in names:
         video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
         group = ingest_video.submit(str(dataset_path), video_id, data_root, config.ingest_config(), tapvid_name=name)
         for method in methods:
             predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation)
             evaluation = evaluate_tapvid.submit(predictions, str(dataset_path), name, config.evaluation)
-            evaluations.append((name, method, evaluation))
+            stages = [("ingest_video", group), ("track_points", predictions), ("evaluate_tapvid", evaluation)]
+            chains.append((name, method, stages))
 
     records: list[dict[str, object]] = []
     failures: list[tuple[str, str, str]] = []
-    for done, (name, method, future) in enumerate(evaluations, start=1):
-        future.wait()
-        if future.state.is_completed():
-            records.append(future.result())
+    for done, (name, method, stages) in enumerate(chains, start=1):
+        evaluation = stages[-1][1]
+        evaluation.wait()
+        if evaluation.state.is_completed():
+            records.append(evaluation.result())
         else:
-            failures.append((name, method, _error_of(future)))
-        logger.info("benchmark: %d/%d (video, method) results in", done, len(evaluations))
+            failures.append((name, method, _first_error(stages)))
+        logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))
     for name, method, message in failures:
         logger.error("benchmark: %s with %s failed: %s", name, method, message)
     if not records:

@@ -1,0 +1,69 @@
+"""The benchmark flow over a TAP-Vid pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.benchmark import benchmark
+from flows.config import EvaluationConfig, PipelineConfig
+from storage import layout
+from storage.results_table import read_results_table
+from storage.tapvid import write_tapvid_davis_pickle
+from storage.video_sources import ArraySource
+from storage.video_store import ingest, list_videos
+
+
+def _toy_dataset(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Two videos whose points move by a known 4 px per frame to the right and are always visible."""
+    rng = np.random.default_rng(0)
+    videos = {}
+    for name in ("left", "right"):
+        start = rng.integers(3, 10, (3, 1, 2)) / 32
+        steps = np.arange(6)[None, :, None] * np.array([4.0 / 32, 0.0])
+        videos[name] = {
+            "video": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+            "points": (start + steps).astype(np.float32),
+            "occluded": np.zeros((3, 6), dtype=bool),
+        }
+    write_tapvid_davis_pickle(path, videos)
+    return videos
+
+
+def test_zero_motion_scores_match_the_known_motion(tmp_path: Path) -> None:
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=EvaluationConfig(resolution=(32, 32)))
+    result = benchmark(str(dataset), ["zero_motion"], config)
+    assert result.failures == []
+    records = pd.DataFrame.from_records(result.records).set_index("video")
+    # Frames after the query are 4, 8, 12, 16, 20 px away; "within d" is strictly closer than d, so
+    # pts_within_{1,2,4,8,16} = 0, 0, 0, 1/5, 3/5 and delta_avg = 0.16.
+    np.testing.assert_allclose(records["average_pts_within_thresh"], [0.16, 0.16])
+    np.testing.assert_allclose(records["occlusion_accuracy"], [1.0, 1.0])
+    np.testing.assert_allclose(records["temporal_coherence"], [0.0, 0.0], atol=1e-5)
+    assert result.csv_path == tmp_path / "data" / "results" / "toy" / "results.csv"
+    table = read_results_table(result.csv_path)
+    assert table.loc["zero_motion", ("toy", "delta_avg")] == pytest.approx(16.0)
+    assert result.table_markdown.startswith("Frames scored: tapvid")
+    assert sorted(list_videos(tmp_path / "data")) == ["toy-left", "toy-right"]
+
+
+def test_a_failing_video_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    data_root = tmp_path / "data"
+    other = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    ingest(ArraySource(other), data_root, layout.video_id_from_name("toy-left"))
+    config = PipelineConfig(data_root=data_root, evaluation=EvaluationConfig(resolution=(32, 32)))
+    result = benchmark(str(dataset), ["zero_motion"], config)
+    assert [record["video"] for record in result.records] == ["right"]
+    assert len(result.failures) == 1
+    video, method, message = result.failures[0]
+    assert (video, method) == ("left", "zero_motion")
+    assert message.startswith("ingest_video: StoreConflictError")
+    assert "already holds a video" in message
+    assert result.csv_path is not None and result.csv_path.exists()
