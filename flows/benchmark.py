@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from storage.tapvid import list_tapvid_videos
 from tasks.evaluate import evaluate_tapvid
 from tasks.ingest import ingest_video
 from tasks.track import track_points
+from tasks.tracking import TrackingTarget, finish_benchmark_run, log_video_result, start_benchmark_run
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class BenchmarkResult:
     Attributes:
         table_markdown: the results table as printed (first line names the frame convention).
         csv_path / markdown_path: where the table was written.
+        mlflow_run_id: the benchmark's parent run in MLflow.
+        tracking_uri: where that run is stored.
         records: one row per (video, method) that finished: dataset, method, video and metric means.
         failures: ``(video, method, error message)`` of every (video, method) that did not finish.
     """
@@ -34,8 +38,29 @@ class BenchmarkResult:
     table_markdown: str
     csv_path: Path | None
     markdown_path: Path | None
+    mlflow_run_id: str
+    tracking_uri: str
     records: list[dict[str, object]] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def tracking_target(config: PipelineConfig, dataset_name: str) -> TrackingTarget:
+    """Where this run logs: the config's URI, else ``$MLFLOW_TRACKING_URI``, else ``<data_root>/mlflow.db``."""
+    uri = config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or layout.mlflow_tracking_uri(config.data_root)
+    return TrackingTarget(
+        tracking_uri=uri,
+        experiment=config.experiment or dataset_name,
+        artifact_root=layout.mlflow_artifacts_dir(config.data_root) / layout.video_id_from_name(config.experiment or dataset_name),
+    )
+
+
+def _summary_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """``<method>.<dataset>.<metric>`` -> value of every cell of the results table."""
+    return {
+        f"{method}.{dataset}.{metric}": float(value)
+        for method, row in table.iterrows()
+        for (dataset, metric), value in row.items()
+    }
 
 
 def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
@@ -65,6 +90,10 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
     names = list_tapvid_videos(dataset_path)
     logger.info("benchmark: %d videos x %d methods from %s", len(names), len(methods), dataset_path)
     data_root = str(config.data_root)
+    target = tracking_target(config, dataset_path.stem)
+    run_id = start_benchmark_run(
+        target, f"benchmark-{dataset_path.stem}", {"dataset": str(dataset_path), "methods": ",".join(methods), **config.to_params()}
+    )
     chains: list[tuple[str, str, list[tuple[str, PrefectFuture]]]] = []
     for name in names:
         video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
@@ -82,16 +111,23 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
         evaluation.wait()
         if evaluation.state.is_completed():
             records.append(evaluation.result())
+            log_video_result(target, run_id, records[-1])
         else:
             failures.append((name, method, _first_error(stages)))
         logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))
     for name, method, message in failures:
         logger.error("benchmark: %s with %s failed: %s", name, method, message)
     if not records:
-        return BenchmarkResult("no results: every (video, method) failed", None, None, records, failures)
+        finish_benchmark_run(target, run_id, {}, [], failures)
+        return BenchmarkResult(
+            "no results: every (video, method) failed", None, None, run_id, target.tracking_uri, records, failures
+        )
     table = build_results_table(pd.DataFrame.from_records(records))
     frame_rule = config.evaluation.frame_rule
     csv_path, markdown_path = write_results_table(
         table, layout.results_dir(config.data_root, dataset_path.stem), frame_rule
     )
-    return BenchmarkResult(render_results_table(table, frame_rule), csv_path, markdown_path, records, failures)
+    finish_benchmark_run(target, run_id, _summary_metrics(table), [str(csv_path), str(markdown_path)], failures)
+    return BenchmarkResult(
+        render_results_table(table, frame_rule), csv_path, markdown_path, run_id, target.tracking_uri, records, failures
+    )

@@ -35,11 +35,16 @@ class PipelineConfig:
         data_root: folder holding every store of the run (see ``storage.layout``).
         evaluation: how predictions are scored; videos are ingested at its resolution.
         max_frames: keep at most this many frames of each video (None keeps all).
+        tracking_uri: MLflow tracking URI; None means ``$MLFLOW_TRACKING_URI`` when set, else the SQLite
+            store ``<data_root>/mlflow.db``.
+        experiment: MLflow experiment name; None means the dataset's name.
     """
 
     data_root: Path = field(default_factory=default_data_root)
     evaluation: EvaluationConfig = EvaluationConfig()
     max_frames: int | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
 
     def ingest_config(self) -> IngestConfig:
         """The ingestion settings implied by this config (frames at the evaluation resolution)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from flows.benchmark import benchmark
 from flows.config import EvaluationConfig, PipelineConfig
@@ -50,6 +51,29 @@ def test_zero_motion_scores_match_the_known_motion(tmp_path: Path) -> None:
     assert table.loc["zero_motion", ("toy", "delta_avg")] == pytest.approx(16.0)
     assert result.table_markdown.startswith("Frames scored: tapvid")
     assert sorted(list_videos(tmp_path / "data")) == ["toy-left", "toy-right"]
+
+
+def test_runs_are_logged_to_mlflow_as_parent_and_nested_runs(tmp_path: Path) -> None:
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=EvaluationConfig(resolution=(32, 32)))
+    result = benchmark(str(dataset), ["zero_motion"], config)
+    assert result.tracking_uri == f"sqlite:///{(tmp_path / 'data' / 'mlflow.db').resolve()}"
+    client = MlflowClient(result.tracking_uri)
+    parent = client.get_run(result.mlflow_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["evaluation.query_mode"] == "first"
+    assert parent.data.params["package.torch"].startswith("2.")
+    assert parent.data.metrics["zero_motion.toy.delta_avg"] == pytest.approx(16.0)
+    artifacts = {item.path for item in client.list_artifacts(result.mlflow_run_id)}
+    assert artifacts == {"results.csv", "results.md"}
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.mlflow_run_id}'"
+    )
+    assert sorted(run.data.tags["video"] for run in children) == ["left", "right"]
+    for child in children:
+        assert child.data.metrics["average_pts_within_thresh"] == pytest.approx(0.16)
+        assert child.data.metrics["occlusion_accuracy"] == pytest.approx(1.0)
 
 
 def test_a_failing_video_is_reported_and_the_others_finish(tmp_path: Path) -> None:

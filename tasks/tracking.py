@@ -1,0 +1,158 @@
+"""MLflow tracking of benchmark runs: a parent run per benchmark, a nested run per (video, method).
+
+Uses :class:`mlflow.MlflowClient` with explicit run ids (never the fluent "active run"), so tasks running
+in threads or on Dask workers log to the right run. Parameters never include values whose key looks like
+a secret (see :func:`without_secrets`).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
+"""A parameter whose key contains one of these words (case-insensitive, as a word) is never logged."""
+
+PACKAGES = ("torch", "numpy", "zarr", "opencv-python-headless", "prefect", "dask", "mlflow", "pandas")
+_MAX_PARAM_LENGTH = 6000
+_PARAMS_PER_BATCH = 100
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where runs go.
+
+    Attributes:
+        tracking_uri: MLflow tracking URI, e.g. ``sqlite:////abs/data/mlflow.db``.
+        experiment: experiment name (one per dataset by default).
+        artifact_root: folder for this experiment's artifacts (used when the experiment is created).
+    """
+
+    tracking_uri: str
+    experiment: str
+    artifact_root: Path
+
+
+def without_secrets(params: Mapping[str, object]) -> dict[str, object]:
+    """Drop parameters whose key has a word such as TOKEN, SECRET, PASSWORD or KEY in it."""
+    kept = {}
+    for key, value in params.items():
+        words = {word.upper() for word in re.split(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])", key) if word}
+        if not words & set(SECRET_KEY_PARTS):
+            kept[key] = value
+    return kept
+
+
+def code_version() -> dict[str, str]:
+    """Git commit of the working tree (``unknown`` outside a checkout) and versions of key packages."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = "unknown", ""
+    version = {"code.git_sha": sha + ("-dirty" if dirty else "")}
+    for package in PACKAGES:
+        try:
+            version[f"package.{package}"] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version[f"package.{package}"] = "not installed"
+    return version
+
+
+def _experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    target.artifact_root.mkdir(parents=True, exist_ok=True)
+    try:
+        return client.create_experiment(target.experiment, artifact_location=target.artifact_root.resolve().as_uri())
+    except Exception:
+        experiment = client.get_experiment_by_name(target.experiment)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def _log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:
+    items = [Param(key, str(value)[:_MAX_PARAM_LENGTH]) for key, value in without_secrets(params).items()]
+    for start in range(0, len(items), _PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[start : start + _PARAMS_PER_BATCH])
+
+
+def _finite_metrics(values: Mapping[str, object]) -> list[Metric]:
+    now = int(time.time() * 1000)
+    metrics = []
+    for key, value in values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            metrics.append(Metric(key, float(value), now, 0))
+    return metrics
+
+
+@task(name="start_benchmark_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object]) -> str:
+    """Create the parent run of a benchmark with the flattened config and code version; return its id."""
+    client = MlflowClient(target.tracking_uri)
+    run = client.create_run(_experiment_id(client, target), run_name=run_name, tags={"omnimotion.kind": "benchmark"})
+    _log_params(client, run.info.run_id, {**params, **code_version()})
+    return run.info.run_id
+
+
+@task(name="log_video_result", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def log_video_result(target: TrackingTarget, parent_run_id: str, record: dict[str, object]) -> str:
+    """Log one (video, method) result as a nested run of ``parent_run_id``; return the nested run's id."""
+    client = MlflowClient(target.tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    video, method = str(record["video"]), str(record["method"])
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{video}/{method}",
+        tags={"mlflow.parentRunId": parent_run_id, "omnimotion.kind": "video", "video": video, "method": method},
+    )
+    client.log_batch(
+        run.info.run_id,
+        metrics=_finite_metrics({k: v for k, v in record.items() if k not in ("dataset", "video", "method")}),
+        params=[Param("video", video), Param("method", method), Param("dataset", str(record["dataset"]))],
+    )
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run.info.run_id
+
+
+@task(name="finish_benchmark_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def finish_benchmark_run(
+    target: TrackingTarget,
+    run_id: str,
+    summary: dict[str, float],
+    artifacts: list[str],
+    failures: list[tuple[str, str, str]],
+) -> None:
+    """Log the benchmark's summary metrics (``<method>.<metric>``), table files and failures; close the run.
+
+    The run ends FINISHED even when some (video, method) failed: its ``omnimotion.failures`` tag counts
+    them and the ``failures`` tag lists ``video/method: error`` lines.
+    """
+    client = MlflowClient(target.tracking_uri)
+    failure_lines = "\n".join(f"{video}/{method}: {message}" for video, method, message in failures)
+    client.log_batch(
+        run_id,
+        metrics=_finite_metrics(summary),
+        tags=[RunTag("omnimotion.failures", str(len(failures))), RunTag("failures", failure_lines[:5000])],
+    )
+    for path in artifacts:
+        client.log_artifact(run_id, path)
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
