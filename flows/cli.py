@@ -83,6 +83,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         print(f"FAILED {video} / {method}: {message}", file=sys.stderr)
     if result.csv_path is not None:
         print(f"\nresults: {result.csv_path}\n         {result.markdown_path}")
+    print(f"MLflow:  run {result.mlflow_run_id} in {result.tracking_uri}\n"
+          f"         browse it with: omnimotion ui --data-root {config.data_root}")
     return 1 if result.failures else 0
 
 
@@ -99,8 +101,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     ))
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from storage.layout import mlflow_tracking_uri
+
+    data_root = _data_root(args.data_root)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow_tracking_uri(data_root)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    return subprocess.run(command, check=False).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, benchmark, demo)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, benchmark, demo, ui)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -140,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--preset", default="bench", choices=("small", "bench"))
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
+
+    ui = with_root(commands.add_parser("ui", help="start the MLflow UI on the run store"))
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(run=_cmd_ui)
     return parser
 
 
