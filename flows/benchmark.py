@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import PipelineConfig
+from flows.runners import RunnerConfig, make_task_runner
 from omnimotion_core.trackers import get_tracker
 from storage import layout
 from storage.results_table import build_results_table, render_results_table, write_results_table
@@ -68,15 +68,13 @@ def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
     for stage, future in chain:
         state = future.state
         if state.is_failed() or state.is_crashed():
-            try:
-                state.result()
-            except Exception as error:  # noqa: BLE001 - the message is what the summary reports
-                return f"{stage}: {type(error).__name__}: {error}"
+            message = (state.message or "failed").removeprefix("Task run encountered an exception ")
+            return f"{stage}: {message}"
     stage, future = chain[-1]
     return f"{stage}: ended in state {future.state.type.value}"
 
 
-@flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="benchmark", task_runner=make_task_runner(RunnerConfig()))
 def benchmark(dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig()) -> BenchmarkResult:
     """Ingest every video of the TAP-Vid pickle ``dataset``, track its query points with each method,
     score them and write the results table under ``<data_root>/results/<dataset>/``.

@@ -71,13 +71,17 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.benchmark import benchmark
     from flows.config import EvaluationConfig, PipelineConfig
+    from flows.runners import make_task_runner, resolve_runner_config
 
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
         evaluation=EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule),
         max_frames=args.max_frames,
     )
-    result = benchmark(dataset=str(Path(args.dataset).resolve()), methods=list(args.methods), config=config)
+    runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
+    result = benchmark.with_options(task_runner=runner)(
+        dataset=str(Path(args.dataset).resolve()), methods=list(args.methods), config=config
+    )
     print(result.table_markdown)
     for video, method, message in result.failures:
         print(f"FAILED {video} / {method}: {message}", file=sys.stderr)
@@ -97,7 +101,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("Methods run: zero_motion (the trivial baseline; later stages are not built yet).")
     return _cmd_benchmark(argparse.Namespace(
         data_root=str(data_root), dataset=str(dataset), methods=["zero_motion"],
-        query_mode="first", frame_rule="tapvid", max_frames=None,
+        query_mode="first", frame_rule="tapvid", max_frames=None, dask_address=None, workers=None,
     ))
 
 
@@ -149,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--query-mode", default="first", choices=("first", "strided"))
     bench.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
     bench.add_argument("--max-frames", type=int)
+    bench.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler "
+                       "(default: $OMNIMOTION_DASK_ADDRESS, else a local cluster)")
+    bench.add_argument("--workers", type=int, help="threads of the local Dask cluster (default: CPU count)")
     bench.set_defaults(run=_cmd_benchmark)
 
     demo = with_root(commands.add_parser("demo", help="generate a synthetic dataset and benchmark it"))

@@ -9,9 +9,10 @@ from prefect.cache_policies import NO_CACHE
 
 from storage.video_sources import open_video_source
 from storage.video_store import IngestConfig, ingest
+from tasks.retry import is_transient_failure
 
 
-@task(name="ingest_video", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="ingest_video", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
 def ingest_video(
     source: str, video_id: str, data_root: str, config: IngestConfig, tapvid_name: str | None = None
 ) -> str:

@@ -20,6 +20,8 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.retry import is_transient_failure
+
 SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
 """A parameter whose key contains one of these words (case-insensitive, as a word) is never logged."""
 
@@ -104,7 +106,7 @@ def _finite_metrics(values: Mapping[str, object]) -> list[Metric]:
     return metrics
 
 
-@task(name="start_benchmark_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
 def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object]) -> str:
     """Create the parent run of a benchmark with the flattened config and code version; return its id."""
     client = MlflowClient(target.tracking_uri)
@@ -113,7 +115,7 @@ def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str,
     return run.info.run_id
 
 
-@task(name="log_video_result", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
 def log_video_result(target: TrackingTarget, parent_run_id: str, record: dict[str, object]) -> str:
     """Log one (video, method) result as a nested run of ``parent_run_id``; return the nested run's id."""
     client = MlflowClient(target.tracking_uri)
@@ -133,7 +135,7 @@ def log_video_result(target: TrackingTarget, parent_run_id: str, record: dict[st
     return run.info.run_id
 
 
-@task(name="finish_benchmark_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
 def finish_benchmark_run(
     target: TrackingTarget,
     run_id: str,
