@@ -1,0 +1,42 @@
+"""Pairwise optical flow, cycle-consistency filtering, pair selection and flow baseline trackers."""
+
+from omnimotion_core.flow.consistency import (
+    ConsistencyConfig,
+    color_distance,
+    consistency_mask,
+    cycle_error,
+    lands_in_frame,
+)
+from omnimotion_core.flow.engines import DisConfig, FarnebackConfig, FlowEngineConfig, compute_flow
+from omnimotion_core.flow.flow_set_builder import (
+    compute_flow_set,
+    compute_pair_chunk,
+    count_correspondences,
+    flow_set_params,
+    merge_flow_sets,
+)
+from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, split_pairs, unordered_pairs
+from omnimotion_core.flow.trackers import track_chained, track_direct
+
+__all__ = [
+    "ConsistencyConfig",
+    "DisConfig",
+    "FarnebackConfig",
+    "FlowEngineConfig",
+    "PairSelectionConfig",
+    "color_distance",
+    "compute_flow",
+    "compute_flow_set",
+    "compute_pair_chunk",
+    "consistency_mask",
+    "count_correspondences",
+    "cycle_error",
+    "flow_set_params",
+    "lands_in_frame",
+    "merge_flow_sets",
+    "select_pairs",
+    "split_pairs",
+    "track_chained",
+    "track_direct",
+    "unordered_pairs",
+]

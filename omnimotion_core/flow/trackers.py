@@ -1,0 +1,163 @@
+"""Optical-flow baseline trackers for TAP-Vid query points (the paper's RAFT-C / RAFT-D rows).
+
+``track_chained`` ("<engine>-C") follows each point frame to frame with the flow between consecutive
+frames; ``track_direct`` ("<engine>-D") jumps straight from the query frame to every other frame. Both
+sample the flow bilinearly at the point and call a point occluded in a frame when the flow that brought
+it there fails the forward-backward check (round trip >= ``max_cycle_error`` pixels) or lands outside
+the frame. The check has no gap-1 exemption here: ``ConsistencyConfig.adjacent_pairs`` is not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from omnimotion_core.flow.consistency import ConsistencyConfig
+from omnimotion_core.flow.engines import FlowEngineConfig, compute_flow
+from omnimotion_core.flow.sampling import sample_points
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(flows_done, flows_total)``."""
+
+
+def _check_inputs(frames: np.ndarray, query_points: np.ndarray) -> np.ndarray:
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {tuple(frames.shape)}")
+    num_frames = frames.shape[0]
+    if num_frames < 2:
+        raise ValueError(f"tracking needs at least 2 frames, got {num_frames}")
+    query_points = np.asarray(query_points, dtype=np.float64)
+    if query_points.ndim != 2 or query_points.shape[1] != 3:
+        raise ValueError(f"query_points must be [N, 3] (t, y, x), got shape {query_points.shape}")
+    query_frames = query_points[:, 0]
+    bad = (query_frames != np.round(query_frames)) | (query_frames < 0) | (query_frames >= num_frames)
+    if np.any(bad):
+        raise ValueError(
+            f"query frame indices must be integers in [0, {num_frames}), got {query_frames[bad][:3].tolist()}"
+        )
+    return query_points
+
+
+def _follow(
+    flow_ab: np.ndarray, flow_ba: np.ndarray, x_a: np.ndarray, y_a: np.ndarray, max_cycle_error: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Move points of frame a to frame b; return (x_b, y_b, consistent) with consistent bool [N]."""
+    height, width = flow_ab.shape[:2]
+    step = sample_points(flow_ab, x_a, y_a).astype(np.float64)
+    x_b = x_a + step[:, 0]
+    y_b = y_a + step[:, 1]
+    back = sample_points(flow_ba, x_b, y_b)
+    round_trip = np.hypot(step[:, 0] + back[:, 0], step[:, 1] + back[:, 1])
+    inside = (x_b >= 0) & (x_b <= width - 1) & (y_b >= 0) & (y_b <= height - 1)
+    return x_b, y_b, inside & (round_trip < max_cycle_error)
+
+
+def track_chained(
+    frames: np.ndarray,
+    query_points: np.ndarray,
+    engine_config: FlowEngineConfig,
+    consistency_config: ConsistencyConfig,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Track points by chaining the flow between consecutive frames, forward and backward in time.
+
+    From its query frame each point moves one frame at a time (t -> t + 1 after it, t -> t - 1 before
+    it). It is marked occluded in frame t' when the step into t' fails the cycle check or leaves the
+    frame, and is followed on regardless. Costs 2 (T - 1) engine calls.
+
+    Args:
+        frames: uint8 [T, H, W, 3] RGB.
+        query_points: float [N, 3] (t, y, x): frame index and pixel position (TAP-Vid order).
+        engine_config: flow engine ("dis" gives DIS-C, "farneback" Farneback-C).
+        consistency_config: ``max_cycle_error`` is the occlusion threshold in pixels.
+        progress: optional ``progress(flows_done, flows_total)``.
+
+    Returns:
+        tracks: float32 [N, T, 2] (x, y) pixels; occluded: bool [N, T] (False at the query frame).
+    """
+    query_points = _check_inputs(frames, query_points)
+    num_frames = frames.shape[0]
+    num_points = len(query_points)
+    query_frames = query_points[:, 0].astype(np.int64)
+    forward: list[np.ndarray] = []
+    backward: list[np.ndarray] = []
+    for t in range(num_frames - 1):
+        frame_a, frame_b = np.asarray(frames[t]), np.asarray(frames[t + 1])
+        forward.append(compute_flow(frame_a, frame_b, engine_config, pair=(t, t + 1)))
+        backward.append(compute_flow(frame_b, frame_a, engine_config, pair=(t + 1, t)))
+        if progress is not None:
+            progress(2 * (t + 1), 2 * (num_frames - 1))
+
+    tracks = np.zeros((num_points, num_frames, 2), dtype=np.float64)
+    occluded = np.zeros((num_points, num_frames), dtype=bool)
+    points = np.arange(num_points)
+    tracks[points, query_frames] = query_points[:, [2, 1]]
+    max_error = consistency_config.max_cycle_error
+    for t in range(num_frames - 1):
+        moving = query_frames <= t
+        x_b, y_b, consistent = _follow(forward[t], backward[t], tracks[moving, t, 0], tracks[moving, t, 1], max_error)
+        tracks[moving, t + 1] = np.stack([x_b, y_b], axis=-1)
+        occluded[moving, t + 1] = ~consistent
+    for t in range(num_frames - 1, 0, -1):
+        moving = query_frames >= t
+        x_b, y_b, consistent = _follow(
+            backward[t - 1], forward[t - 1], tracks[moving, t, 0], tracks[moving, t, 1], max_error
+        )
+        tracks[moving, t - 1] = np.stack([x_b, y_b], axis=-1)
+        occluded[moving, t - 1] = ~consistent
+    return tracks.astype(np.float32), occluded
+
+
+def track_direct(
+    frames: np.ndarray,
+    query_points: np.ndarray,
+    engine_config: FlowEngineConfig,
+    consistency_config: ConsistencyConfig,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Track points with the flow straight from their query frame to every other frame.
+
+    A point is occluded in frame t' when the flow query frame -> t' fails the cycle check against
+    t' -> query frame at the point, or lands outside the frame. Each unordered pair that touches a query
+    frame is computed once in both directions: 2 (T - 1) Q - Q (Q - 1) engine calls for Q distinct
+    query frames.
+
+    Args:
+        frames: uint8 [T, H, W, 3] RGB.
+        query_points: float [N, 3] (t, y, x): frame index and pixel position (TAP-Vid order).
+        engine_config: flow engine ("dis" gives DIS-D, "farneback" Farneback-D).
+        consistency_config: ``max_cycle_error`` is the occlusion threshold in pixels.
+        progress: optional ``progress(flows_done, flows_total)``.
+
+    Returns:
+        tracks: float32 [N, T, 2] (x, y) pixels; occluded: bool [N, T] (False at the query frame).
+    """
+    query_points = _check_inputs(frames, query_points)
+    num_frames = frames.shape[0]
+    num_points = len(query_points)
+    query_frames = query_points[:, 0].astype(np.int64)
+    is_query_frame = np.zeros(num_frames, dtype=bool)
+    is_query_frame[query_frames] = True
+    tracks = np.zeros((num_points, num_frames, 2), dtype=np.float64)
+    occluded = np.zeros((num_points, num_frames), dtype=bool)
+    points = np.arange(num_points)
+    tracks[points, query_frames] = query_points[:, [2, 1]]
+    max_error = consistency_config.max_cycle_error
+    pairs = [(a, b) for a in range(num_frames) for b in range(a + 1, num_frames) if is_query_frame[[a, b]].any()]
+    for done, (a, b) in enumerate(pairs, start=1):
+        frame_a, frame_b = np.asarray(frames[a]), np.asarray(frames[b])
+        flow_ab = compute_flow(frame_a, frame_b, engine_config, pair=(a, b))
+        flow_ba = compute_flow(frame_b, frame_a, engine_config, pair=(b, a))
+        for source, target, flow_st, flow_ts in ((a, b, flow_ab, flow_ba), (b, a, flow_ba, flow_ab)):
+            at_source = query_frames == source
+            if not at_source.any():
+                continue
+            x_t, y_t, consistent = _follow(
+                flow_st, flow_ts, query_points[at_source, 2], query_points[at_source, 1], max_error
+            )
+            tracks[at_source, target] = np.stack([x_t, y_t], axis=-1)
+            occluded[at_source, target] = ~consistent
+        if progress is not None:
+            progress(2 * done, 2 * len(pairs))
+    return tracks.astype(np.float32), occluded
