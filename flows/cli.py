@@ -13,6 +13,7 @@ from omnimotion_core.trackers import TRACKERS
 from storage.errors import StorageError
 
 DATA_ROOT_ENV = "OMNIMOTION_DATA_ROOT"
+DEMO_METHODS = ("zero_motion", "dis-c", "dis-d")
 
 
 def _data_root(value: str | None) -> Path:
@@ -41,10 +42,13 @@ def _quiet_services() -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from omnimotion_core.synthetic import generate_tapvid_dataset, synthetic_preset
+    from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
     from storage.tapvid import write_tapvid_davis_pickle
 
-    config = synthetic_preset(args.preset, num_frames=args.frames, size=args.size, num_videos=args.videos)
+    height, width = args.size if args.size else (None, None)
+    config = resize_synthetic_preset(
+        args.preset, num_frames=args.frames, height=height, width=width, num_videos=args.videos
+    )
     started = time.perf_counter()
     videos = generate_tapvid_dataset(config, seed=args.seed)
     write_tapvid_davis_pickle(Path(args.out), videos)
@@ -98,9 +102,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not dataset.exists():
         _cmd_synth(argparse.Namespace(preset=args.preset, frames=None, size=None, videos=None,
                                       seed=args.seed, out=str(dataset)))
-    print("Methods run: zero_motion (the trivial baseline; later stages are not built yet).")
+    print(f"Methods: {', '.join(DEMO_METHODS)} (baselines; OmniMotion fitting is not in the pipeline yet).")
     return _cmd_benchmark(argparse.Namespace(
-        data_root=str(data_root), dataset=str(dataset), methods=["zero_motion"],
+        data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
         query_mode="first", frame_rule="tapvid", max_frames=None, dask_address=None, workers=None,
     ))
 
