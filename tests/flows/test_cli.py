@@ -1,0 +1,64 @@
+"""The omnimotion command line."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.cli import main
+from storage.tapvid import list_tapvid_videos, load_tapvid_sample
+from storage.video_store import open_video
+
+
+def test_synth_writes_a_reproducible_tapvid_pickle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "a.pkl", tmp_path / "b.pkl"
+    for out in (first, second):
+        assert main(["synth", str(out), "--preset", "small", "--seed", "3", "--frames", "10", "--size", "48x40"]) == 0
+    assert "wrote 2 videos (small preset, seed 3)" in capsys.readouterr().out
+    with first.open("rb") as a, second.open("rb") as b:
+        videos_a, videos_b = pickle.load(a), pickle.load(b)
+    assert list(videos_a) == ["synth_000", "synth_001"]
+    assert videos_a["synth_000"]["video"].shape == (10, 48, 40, 3)
+    for name in videos_a:
+        for key in ("video", "points", "occluded"):
+            np.testing.assert_array_equal(videos_a[name][key], videos_b[name][key])
+
+
+def test_ingest_of_a_tapvid_video_stores_its_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "small.pkl"
+    assert main(["synth", str(dataset), "--preset", "small"]) == 0
+    name = list_tapvid_videos(dataset)[1]
+    assert main(["ingest", str(dataset), "--tapvid-video", name, "--data-root", str(tmp_path / "d")]) == 0
+    assert "12 frames of 64x64" in capsys.readouterr().out
+    group = open_video(tmp_path / "d" / "videos" / f"{name}.zarr")
+    expected = load_tapvid_sample(dataset, name, resolution=None).video
+    np.testing.assert_array_equal(group.read_frames(), expected)
+    assert group.attrs["source_kind"] == "tapvid_pickle"
+    assert group.attrs["source"].endswith(f"small.pkl::{name}")
+
+
+def test_bad_input_exits_with_status_2_and_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.mp4"
+    assert main(["ingest", str(missing), "--data-root", str(tmp_path)]) == 2
+    assert f"omnimotion ingest: error: {missing}: no such file" in capsys.readouterr().err
+    (tmp_path / "evil.pkl").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
+    assert main(["benchmark", str(tmp_path / "evil.pkl"), "--data-root", str(tmp_path)]) == 2
+    assert "os.system" in capsys.readouterr().err
+
+
+def test_unknown_tapvid_video_lists_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small"])
+    assert main(["ingest", str(dataset), "--tapvid-video", "bear", "--data-root", str(tmp_path)]) == 2
+    assert "synth_000" in capsys.readouterr().err
+
+
+def test_demo_prints_the_table_and_where_results_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--preset", "small", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| zero_motion |" in out and "| dis-c |" in out and "| dis-d |" in out
+    assert f"results: {tmp_path}/results/synthetic-small-seed0/results.csv" in out
+    assert "MLflow:  run " in out and f"sqlite:///{tmp_path}/mlflow.db" in out
