@@ -1,0 +1,130 @@
+"""Model fits on disk: ``<video_group>/fits/<fit_name>/``.
+
+Layout::
+
+    fits/<fit_name>/
+      zarr.json                 attributes: schema_version, complete, params (model config, flow set, steps)
+      checkpoints/step_<n>.pt   torch state (model, optimiser, sampler generator, step); written to a
+                                temporary file and renamed, so a checkpoint on disk is always whole
+      depth                     float16 [T, H, W] pseudo-depth (written when the fit completes)
+
+A fit is resumable: the latest checkpoint is the point to continue from. ``complete: true`` is set only
+after the last checkpoint and the outputs are written; readers of the outputs require it. Checkpoints are
+read with ``torch.load(..., weights_only=True)``: only tensors and plain containers, never code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+from storage import layout
+from storage.errors import IncompleteStoreError, InputError, StoreConflictError
+
+CHECKPOINTS_DIR = "checkpoints"
+DEPTH_ARRAY = "depth"
+_CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+
+def fit_path(video_group: Path, fit_name: str) -> Path:
+    """Folder of the fit ``fit_name`` of a video group."""
+    if layout.video_id_from_name(fit_name) != fit_name:
+        raise InputError(f"{fit_name!r} is not a valid fit name: use letters, digits, '-', '_', '.'")
+    return Path(video_group) / layout.FITS_GROUP / fit_name
+
+
+def open_fit(video_group: Path, fit_name: str, params: dict[str, Any]) -> Path:
+    """Create the fit folder, or reopen it when it was started with the same ``params``.
+
+    Raises:
+        StoreConflictError: the fit exists with other parameters (choose another name).
+    """
+    path = fit_path(video_group, fit_name)
+    canonical = json.loads(json.dumps(params, sort_keys=True, default=str))
+    if (path / "zarr.json").is_file():
+        existing = dict(zarr.open_group(str(path), mode="r").attrs)
+        if existing.get("params") != canonical:
+            raise StoreConflictError(
+                f"{path}: this fit was started with other parameters; use another fit name or delete it"
+            )
+        return path
+    group = zarr.open_group(str(path), mode="a", zarr_format=3)
+    group.attrs.update({"schema_version": layout.SCHEMA_VERSION, "complete": False, "params": canonical})
+    return path
+
+
+def save_checkpoint(fit_dir: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``state`` as ``checkpoints/step_<step>.pt`` atomically; keep only the ``keep`` latest."""
+    folder = Path(fit_dir) / CHECKPOINTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step_{step:08d}.pt"
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".step_", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(state, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    for _, old in list_checkpoints(fit_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def list_checkpoints(fit_dir: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every whole checkpoint, oldest first."""
+    folder = Path(fit_dir) / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        match = _CHECKPOINT_PATTERN.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a file that is not one is an InputError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - reported with the file's name
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise InputError(f"{path}: not a readable checkpoint ({type(error).__name__}: {first_line})") from error
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: a checkpoint must hold a dict, got {type(state).__name__}")
+    return state
+
+
+def latest_checkpoint(fit_dir: Path) -> dict[str, Any] | None:
+    """The state of the newest checkpoint, or None when the fit has none yet."""
+    checkpoints = list_checkpoints(fit_dir)
+    return load_checkpoint(checkpoints[-1][1]) if checkpoints else None
+
+
+def complete_fit(fit_dir: Path, depth: np.ndarray, summary: dict[str, Any]) -> None:
+    """Store the pseudo-depth float [T, H, W] and mark the fit complete with ``summary`` (fit time, steps)."""
+    group = zarr.open_group(str(fit_dir), mode="r+")
+    group.create_array(DEPTH_ARRAY, data=np.asarray(depth, dtype=np.float16), chunks=(1, *depth.shape[1:]), overwrite=True)
+    group.attrs.update({"summary": json.loads(json.dumps(summary, default=str)), "complete": True})
+
+
+def read_depth(fit_dir: Path) -> np.ndarray:
+    """Pseudo-depth float32 [T, H, W] of a complete fit."""
+    group = zarr.open_group(str(fit_dir), mode="r")
+    if group.attrs.get("complete") is not True:
+        raise IncompleteStoreError(f"{fit_dir}: the fit has not completed")
+    return np.asarray(group[DEPTH_ARRAY][:], dtype=np.float32)
