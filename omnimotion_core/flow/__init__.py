@@ -1,4 +1,4 @@
-"""Pairwise optical flow, cycle-consistency filtering, pair selection and flow baseline trackers."""
+"""Pairwise optical flow (DIS, Farneback, RAFT), cycle-consistency filtering, pair selection, flow trackers."""
 
 from omnimotion_core.flow.consistency import (
     ConsistencyConfig,
@@ -7,7 +7,17 @@ from omnimotion_core.flow.consistency import (
     cycle_error,
     lands_in_frame,
 )
-from omnimotion_core.flow.engines import DisConfig, FarnebackConfig, FlowEngineConfig, compute_flow
+from omnimotion_core.flow.engines import (
+    DisConfig,
+    FarnebackConfig,
+    FlowEngine,
+    FlowEngineConfig,
+    PairFlows,
+    RaftEngineConfig,
+    build_flow_engine,
+    compute_flow,
+    iter_pair_flows,
+)
 from omnimotion_core.flow.flow_set_builder import (
     compute_flow_set,
     compute_pair_chunk,
@@ -22,8 +32,12 @@ __all__ = [
     "ConsistencyConfig",
     "DisConfig",
     "FarnebackConfig",
+    "FlowEngine",
     "FlowEngineConfig",
+    "PairFlows",
     "PairSelectionConfig",
+    "RaftEngineConfig",
+    "build_flow_engine",
     "color_distance",
     "compute_flow",
     "compute_flow_set",
@@ -32,6 +46,7 @@ __all__ = [
     "count_correspondences",
     "cycle_error",
     "flow_set_params",
+    "iter_pair_flows",
     "lands_in_frame",
     "merge_flow_sets",
     "select_pairs",

@@ -1,17 +1,28 @@
-"""Dense optical flow between two frames with OpenCV (DIS or Farneback).
+"""Dense optical flow between frames: OpenCV's DIS and Farneback, and RAFT (torch, batched).
 
 Every engine maps frame i to frame j: ``flow[y, x] = (dx, dy)`` in pixels, so pixel (x, y) of frame i
-lands on (x + dx, y + dy) in frame j. Both engines work on grayscale (BT.601 luma of the RGB frame).
+lands on (x + dx, y + dy) in frame j. DIS and Farneback work on grayscale (BT.601 luma of the RGB
+frame), one pair at a time; RAFT works on RGB, ``raft.batch_size`` pairs per model call.
+
+:func:`build_flow_engine` turns a :class:`FlowEngineConfig` (plus the RAFT weights, which ``storage``
+reads) into a :class:`FlowEngine`, whose ``compute`` takes batches of frame pairs. :func:`iter_pair_flows`
+feeds an engine the ordered pairs of one video, batch by batch. :func:`compute_flow` is the single-pair
+OpenCV path that needs no engine object.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
+import torch
+
+from omnimotion_core.flow.raft import Raft, RaftVariant, build_raft, compute_raft_flow, load_raft_state_dict
 
 DisPreset = Literal["ultrafast", "fast", "medium"]
 
@@ -91,7 +102,42 @@ class FarnebackConfig:
             )
 
 
-EngineName = Literal["dis", "farneback"]
+@dataclass(frozen=True)
+class RaftEngineConfig:
+    """RAFT (Teed and Deng 2020) with torchvision's published weights; see :mod:`omnimotion_core.flow.raft`.
+
+    The weights are read from ``weights`` by ``storage.raft_weights`` and handed to
+    :func:`build_flow_engine`; nothing here opens the file.
+    """
+
+    variant: RaftVariant = "large"
+    """``"large"`` (5.3 M parameters) or ``"small"`` (1.0 M); must match the checkpoint."""
+    num_iterations: int = 20
+    """Recurrent refinement steps per pair (OmniMotion's preprocessing uses 20)."""
+    device: str = "cpu"
+    """Torch device the model runs on, e.g. ``"cpu"``, ``"cuda"`` or ``"cuda:1"``."""
+    batch_size: int = 4
+    """Frame pairs per model call; memory use grows linearly with it."""
+    weights: str | None = None
+    """Path of a local torchvision RAFT checkpoint, e.g. ``raft_large_C_T_SKHT_V2-ff5fadd5.pth``."""
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("large", "small"):
+            raise ValueError(f"RAFT variant must be 'large' or 'small', got {self.variant!r}")
+        if self.num_iterations < 1:
+            raise ValueError(f"RAFT num_iterations must be >= 1, got {self.num_iterations}")
+        if self.batch_size < 1:
+            raise ValueError(f"RAFT batch_size must be >= 1, got {self.batch_size}")
+        try:
+            torch.device(self.device)
+        except RuntimeError as error:
+            raise ValueError(
+                f"RAFT device must be a torch device such as 'cpu' or 'cuda:0', got {self.device!r}"
+            ) from error
+
+
+EngineName = Literal["dis", "farneback", "raft"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("dis", "farneback", "raft")
 
 
 @dataclass(frozen=True)
@@ -99,21 +145,25 @@ class FlowEngineConfig:
     """Which optical-flow engine to run and its parameters (only the chosen engine's are used)."""
 
     engine: EngineName = "dis"
-    """``"dis"`` (default: fast, good on textured frames) or ``"farneback"`` (slower, smoother)."""
+    """``"dis"`` (default: fast, good on textured frames), ``"farneback"`` (slower, smoother) or ``"raft"``
+    (learned; needs weights, best on a GPU)."""
     dis: DisConfig = field(default_factory=DisConfig)
     farneback: FarnebackConfig = field(default_factory=FarnebackConfig)
+    raft: RaftEngineConfig = field(default_factory=RaftEngineConfig)
 
     def __post_init__(self) -> None:
-        if self.engine not in ("dis", "farneback"):
-            raise ValueError(f"flow engine must be 'dis' or 'farneback', got {self.engine!r}")
+        if self.engine not in ENGINE_NAMES:
+            raise ValueError(f"flow engine must be 'dis', 'farneback' or 'raft', got {self.engine!r}")
 
     @property
     def label(self) -> str:
-        """Short human-readable name, e.g. ``"dis-fast"`` or ``"farneback"`` (for tables: "DIS-C")."""
+        """Short human-readable name, e.g. ``"dis-fast"``, ``"farneback"`` or ``"raft-large"``."""
         if self.engine == "dis":
             return f"dis-{self.dis.preset}"
         elif self.engine == "farneback":
             return "farneback"
+        elif self.engine == "raft":
+            return f"raft-{self.raft.variant}"
         else:
             raise ValueError(f"unknown flow engine {self.engine!r}")
 
@@ -185,7 +235,7 @@ def compute_flow(
     *,
     pair: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Dense optical flow from ``frame_i`` to ``frame_j``.
+    """Dense optical flow from ``frame_i`` to ``frame_j`` with an OpenCV engine (DIS or Farneback).
 
     Args:
         frame_i: uint8 [H, W, 3] RGB, the source frame.
@@ -197,8 +247,8 @@ def compute_flow(
         float32 [H, W, 2], (dx, dy) in pixels: pixel (x, y) of frame i lands on (x + dx, y + dy) in frame j.
 
     Raises:
-        ValueError: a frame is not uint8 [H, W, 3], the frames differ in size, or the engine returned
-            NaN or infinite values.
+        ValueError: a frame is not uint8 [H, W, 3], the frames differ in size, the engine is RAFT (use
+            :func:`build_flow_engine`), or the engine returned NaN or infinite values.
     """
     where = f" for pair {pair}" if pair is not None else ""
     _check_frame(frame_i, f"frame_i{where}")
@@ -209,6 +259,11 @@ def compute_flow(
         flow = _run_dis(frame_i, frame_j, config.dis)
     elif config.engine == "farneback":
         flow = _run_farneback(frame_i, frame_j, config.farneback)
+    elif config.engine == "raft":
+        raise ValueError(
+            "compute_flow runs only the 'dis' and 'farneback' engines; RAFT needs its weights: build an engine "
+            "with build_flow_engine(config, raft_state_dict) and call its compute(frames_i, frames_j)"
+        )
     else:
         raise ValueError(f"unknown flow engine {config.engine!r}; expected 'dis' or 'farneback'")
     flow = np.asarray(flow, dtype=np.float32)
@@ -222,3 +277,203 @@ def compute_flow(
             f"(frames of size {frame_i.shape[1]}x{frame_i.shape[0]})"
         )
     return flow
+
+
+_RAFT_WEIGHTS_HINT = (
+    "RAFT needs weights: set flow engine raft.weights to a local torchvision RAFT checkpoint "
+    "(e.g. raft_large_C_T_SKHT_V2-ff5fadd5.pth)"
+)
+
+
+def _check_batch(frames: np.ndarray, name: str) -> None:
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
+        got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+        raise ValueError(f"{name} must be a uint8 [B, H, W, 3] RGB array, got {got}")
+
+
+class FlowEngine:
+    """A flow engine ready to run: the config plus, for RAFT, the model with its weights on its device.
+
+    Build it with :func:`build_flow_engine`. ``compute`` takes batches of frame pairs; DIS and Farneback
+    run them one by one (exactly as :func:`compute_flow`), RAFT runs ``config.raft.batch_size`` pairs per
+    model call on ``config.raft.device``.
+    """
+
+    def __init__(self, config: FlowEngineConfig, raft_model: Raft | None = None) -> None:
+        """
+        Args:
+            config: engine and its parameters.
+            raft_model: for RAFT only (required), a model of ``config.raft.variant`` in eval mode with its
+                weights loaded, on ``config.raft.device``.
+        """
+        if config.engine == "raft":
+            if raft_model is None:
+                raise ValueError(_RAFT_WEIGHTS_HINT)
+            if raft_model.variant != config.raft.variant or raft_model.training:
+                mode = "training" if raft_model.training else "eval"
+                raise ValueError(
+                    f"RAFT engine needs a raft_{config.raft.variant} model in eval mode, "
+                    f"got raft_{raft_model.variant} in {mode} mode"
+                )
+        elif config.engine in ("dis", "farneback"):
+            if raft_model is not None:
+                raise ValueError(f"flow engine {config.engine!r} takes no RAFT model")
+        else:
+            raise ValueError(f"unknown flow engine {config.engine!r}; expected one of {ENGINE_NAMES}")
+        self.config: FlowEngineConfig = config
+        self._raft_model = raft_model
+
+    @property
+    def batch_size(self) -> int:
+        """Pairs per model call: ``raft.batch_size`` for RAFT, 1 for DIS and Farneback (one pair at a time)."""
+        return self.config.raft.batch_size if self.config.engine == "raft" else 1
+
+    def compute(self, frames_i: np.ndarray, frames_j: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
+        """Dense flow from each frame of ``frames_i`` to the frame of ``frames_j`` at the same batch index.
+
+        Args:
+            frames_i: uint8 [B, H, W, 3] RGB source frames.
+            frames_j: uint8 [B, H, W, 3] RGB target frames.
+            pairs: optional int [B, 2] (i, j) frame indices, only used to name pairs in error messages.
+
+        Returns:
+            float32 [B, H, W, 2], (dx, dy) pixels: pixel (x, y) of frames_i[b] lands on (x + dx, y + dy) in
+            frames_j[b]. B = 0 gives an empty array.
+
+        Raises:
+            ValueError: frames are not uint8 [B, H, W, 3] or differ in shape, ``pairs`` is not [B, 2], or
+                the engine returned NaN or infinite flow (naming the pair, or batch item without pairs).
+        """
+        _check_batch(frames_i, "frames_i")
+        _check_batch(frames_j, "frames_j")
+        if frames_i.shape != frames_j.shape:
+            raise ValueError(
+                f"frames_i and frames_j must have the same shape, got {frames_i.shape} and {frames_j.shape}"
+            )
+        batch, height, width = frames_i.shape[:3]
+        named: list[tuple[int, int]] | None = None
+        if pairs is not None:
+            pairs = np.asarray(pairs)
+            if pairs.shape != (batch, 2):
+                raise ValueError(f"pairs must be [B={batch}, 2] (i, j) frame indices, got shape {pairs.shape}")
+            named = [(int(i), int(j)) for i, j in pairs]
+        if batch == 0:
+            return np.empty((0, height, width, 2), dtype=np.float32)
+        if self.config.engine in ("dis", "farneback"):
+            return np.stack(
+                [
+                    compute_flow(frames_i[b], frames_j[b], self.config, pair=None if named is None else named[b])
+                    for b in range(batch)
+                ]
+            )
+        elif self.config.engine == "raft":
+            starts = range(0, batch, self.batch_size)
+            return np.concatenate([self._run_raft(frames_i, frames_j, start, named) for start in starts])
+        else:
+            raise ValueError(f"unknown flow engine {self.config.engine!r}; expected one of {ENGINE_NAMES}")
+
+    def _run_raft(
+        self, frames_i: np.ndarray, frames_j: np.ndarray, start: int, named: list[tuple[int, int]] | None
+    ) -> np.ndarray:
+        """RAFT flow of batch items [start, start + batch_size): float32 [b, H, W, 2]."""
+        assert self._raft_model is not None
+        stop = min(start + self.batch_size, len(frames_i))
+        chunk_i, chunk_j = frames_i[start:stop], frames_j[start:stop]
+        iterations = self.config.raft.num_iterations
+        if named is not None:
+            return compute_raft_flow(self._raft_model, chunk_i, chunk_j, iterations, pairs=named[start:stop])
+        try:
+            return compute_raft_flow(self._raft_model, chunk_i, chunk_j, iterations)
+        except ValueError as error:
+            raise ValueError(
+                f"{error} (RAFT batch of items {start}..{stop - 1} of {len(frames_i)}; pass pairs to name them)"
+            ) from error
+
+
+def build_flow_engine(
+    config: FlowEngineConfig, raft_state_dict: Mapping[str, torch.Tensor] | None = None
+) -> FlowEngine:
+    """The engine ``config`` asks for; for RAFT, with ``raft_state_dict`` loaded, on ``config.raft.device``.
+
+    Args:
+        config: engine and its parameters.
+        raft_state_dict: torchvision RAFT weights (``storage.raft_weights.read_raft_weights`` reads them from
+            ``config.raft.weights``); required for RAFT, refused for DIS and Farneback.
+
+    Raises:
+        ValueError: RAFT without weights, weights of the other variant or not RAFT's, a CUDA device without
+            CUDA, or weights given to DIS / Farneback.
+    """
+    if config.engine in ("dis", "farneback"):
+        if raft_state_dict is not None:
+            raise ValueError(f"flow engine {config.engine!r} takes no RAFT weights; set engine 'raft' to use them")
+        return FlowEngine(config)
+    elif config.engine == "raft":
+        if raft_state_dict is None:
+            raise ValueError(_RAFT_WEIGHTS_HINT)
+        device = torch.device(config.raft.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"flow engine raft.device is {config.raft.device!r} but torch sees no CUDA device; set it to 'cpu'"
+            )
+        model = build_raft(config.raft.variant)
+        try:
+            load_raft_state_dict(model, raft_state_dict)
+        except ValueError as error:
+            source = config.raft.weights if config.raft.weights is not None else "the given state dict"
+            raise ValueError(
+                f"RAFT weights ({source}) do not load into raft_{config.raft.variant} "
+                f"(flow engine raft.variant): {error}"
+            ) from error
+        return FlowEngine(config, model.to(device))
+    else:
+        raise ValueError(f"unknown flow engine {config.engine!r}; expected one of {ENGINE_NAMES}")
+
+
+class PairFlows(NamedTuple):
+    """One batch of :func:`iter_pair_flows`."""
+
+    rows: slice
+    """Rows of ``pairs`` this batch covers."""
+    frames_i: np.ndarray
+    """uint8 [B, H, W, 3] source frames of those pairs."""
+    frames_j: np.ndarray
+    """uint8 [B, H, W, 3] target frames."""
+    flow: np.ndarray
+    """float32 [B, H, W, 2] (dx, dy) pixels from frames_i[b] to frames_j[b]."""
+
+
+def iter_pair_flows(engine: FlowEngine, frames: np.ndarray, pairs: np.ndarray) -> Iterator[PairFlows]:
+    """Flows of ordered pairs of one video, a batch of consecutive rows at a time.
+
+    Each batch holds lcm(2, engine.batch_size) rows (fewer at the end): a whole number of model calls,
+    and an even number, so a pair listed next to its reverse (as ``pairs.with_reverse_pairs`` lists them)
+    stays in its batch. Each frame is read once per batch.
+
+    Args:
+        engine: the flow engine.
+        frames: uint8 [T, H, W, 3] RGB (anything indexable by frame, e.g. a zarr array).
+        pairs: int [P, 2] ordered (i, j) frame indices in [0, T).
+
+    Yields:
+        :class:`PairFlows` for rows 0.., in order.
+
+    Raises:
+        TypeError: ``engine`` is not a :class:`FlowEngine` (e.g. a bare :class:`FlowEngineConfig`).
+        ValueError: ``pairs`` is not [P, 2], or as :meth:`FlowEngine.compute`.
+    """
+    if not isinstance(engine, FlowEngine):
+        raise TypeError(
+            f"engine must be a FlowEngine (build it with build_flow_engine(config)), got {type(engine).__name__}"
+        )
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs must be [P, 2] (i, j) frame indices, got shape {pairs.shape}")
+    step = math.lcm(2, engine.batch_size)
+    for start in range(0, len(pairs), step):
+        rows = slice(start, min(start + step, len(pairs)))
+        batch = pairs[rows]
+        loaded = {int(t): np.asarray(frames[int(t)]) for t in np.unique(batch)}
+        frames_i = np.stack([loaded[int(i)] for i in batch[:, 0]])
+        frames_j = np.stack([loaded[int(j)] for j in batch[:, 1]])
+        yield PairFlows(rows, frames_i, frames_j, engine.compute(frames_i, frames_j, batch))

@@ -1,8 +1,8 @@
 """Pairwise flow of a whole video, filtered by cycle consistency, as a :class:`FlowSet`.
 
-Each unordered pair {i, j} costs two engine calls (i -> j and j -> i); both directions are checked
-against each other and both are kept. :func:`compute_pair_chunk` does this for any chunk of pairs, so a
-caller can spread chunks over workers and join them with :func:`merge_flow_sets`.
+Each unordered pair {i, j} costs two flows (i -> j and j -> i), computed in the same engine batch; both
+directions are checked against each other and both are kept. :func:`compute_pair_chunk` does this for
+any chunk of pairs, so a caller can spread chunks over workers and join them with :func:`merge_flow_sets`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from omnimotion_core.flow.consistency import ConsistencyConfig, consistency_mask
-from omnimotion_core.flow.engines import FlowEngineConfig, compute_flow
+from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig, iter_pair_flows
 from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, with_reverse_pairs
 from omnimotion_core.flow_set import FlowSet
 
 ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(flows_done, flows_total)`` after each pair of flows."""
+"""Called as ``progress(flows_done, flows_total)`` after each engine batch (an even number of flows)."""
 
 
 def _check_frames(frames: np.ndarray) -> None:
@@ -38,30 +38,29 @@ def _check_unordered(unordered: np.ndarray, num_frames: int) -> np.ndarray:
     return unordered
 
 
-def flow_pair(
+def _flow_reverse_pairs(
     frames: np.ndarray,
-    i: int,
-    j: int,
-    engine_config: FlowEngineConfig,
+    pairs: np.ndarray,
+    engine: FlowEngine,
     consistency_config: ConsistencyConfig,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flow both ways between frames i and j with their trusted-correspondence masks.
-
-    Args:
-        frames: uint8 [T, H, W, 3] RGB (anything indexable by frame, e.g. a zarr array).
-        i, j: frame indices.
-
-    Returns:
-        (flow_ij, flow_ji, mask_ij, mask_ji): float32 [H, W, 2] (dx, dy) pixels and bool [H, W].
-    """
-    frame_i = np.asarray(frames[i])
-    frame_j = np.asarray(frames[j])
-    flow_ij = compute_flow(frame_i, frame_j, engine_config, pair=(i, j))
-    flow_ji = compute_flow(frame_j, frame_i, engine_config, pair=(j, i))
-    gap = abs(j - i)
-    mask_ij = consistency_mask(flow_ij, flow_ji, gap, consistency_config, frames_ij=(frame_i, frame_j))
-    mask_ji = consistency_mask(flow_ji, flow_ij, gap, consistency_config, frames_ij=(frame_j, frame_i))
-    return flow_ij, flow_ji, mask_ij, mask_ji
+    progress: ProgressCallback | None,
+) -> FlowSet:
+    """Flows and masks of ordered pairs listed as (i, j), (j, i), ... (each pair next to its reverse)."""
+    num_frames, height, width = frames.shape[:3]
+    flow = np.empty((len(pairs), height, width, 2), dtype=np.float32)
+    mask = np.empty((len(pairs), height, width), dtype=bool)
+    for batch in iter_pair_flows(engine, frames, pairs):
+        flow[batch.rows] = batch.flow
+        for row in range(batch.rows.start, batch.rows.stop, 2):
+            k = row - batch.rows.start
+            flow_ij, flow_ji = batch.flow[k], batch.flow[k + 1]
+            frame_i, frame_j = batch.frames_i[k], batch.frames_j[k]
+            gap = abs(int(pairs[row, 1]) - int(pairs[row, 0]))
+            mask[row] = consistency_mask(flow_ij, flow_ji, gap, consistency_config, frames_ij=(frame_i, frame_j))
+            mask[row + 1] = consistency_mask(flow_ji, flow_ij, gap, consistency_config, frames_ij=(frame_j, frame_i))
+        if progress is not None:
+            progress(batch.rows.stop, len(pairs))
+    return FlowSet(pairs=pairs, flow=flow, mask=mask, counts=count_correspondences(pairs, mask, num_frames))
 
 
 def count_correspondences(pairs: np.ndarray, mask: np.ndarray, num_frames: int) -> np.ndarray:
@@ -84,7 +83,7 @@ def count_correspondences(pairs: np.ndarray, mask: np.ndarray, num_frames: int) 
 def compute_pair_chunk(
     frames: np.ndarray,
     pairs: np.ndarray,
-    engine_config: FlowEngineConfig,
+    engine: FlowEngine,
     consistency_config: ConsistencyConfig,
 ) -> FlowSet:
     """Flows of a chunk of unordered pairs, both directions, as a partial :class:`FlowSet`.
@@ -92,22 +91,16 @@ def compute_pair_chunk(
     Args:
         frames: uint8 [T, H, W, 3] RGB (anything indexable by frame, e.g. a zarr array).
         pairs: int [K, 2] unordered (i, j) frame indices with i < j.
+        engine: flow engine (see :func:`build_flow_engine`); flows go through it in batches.
+        consistency_config: which correspondences to trust.
 
     Returns:
         FlowSet with pairs [2K, 2] in the order (i, j), (j, i) per input row, float32 flow [2K, H, W, 2],
         mask [2K, H, W] and counts [T, H, W] over these pairs only (sum chunks with :func:`merge_flow_sets`).
     """
     _check_frames(frames)
-    num_frames, height, width = frames.shape[:3]
-    unordered = _check_unordered(pairs, num_frames)
-    ordered = with_reverse_pairs(unordered)
-    flow = np.empty((len(ordered), height, width, 2), dtype=np.float32)
-    mask = np.empty((len(ordered), height, width), dtype=bool)
-    for k, (i, j) in enumerate(unordered):
-        flow[2 * k], flow[2 * k + 1], mask[2 * k], mask[2 * k + 1] = flow_pair(
-            frames, int(i), int(j), engine_config, consistency_config
-        )
-    return FlowSet(pairs=ordered, flow=flow, mask=mask, counts=count_correspondences(ordered, mask, num_frames))
+    unordered = _check_unordered(pairs, frames.shape[0])
+    return _flow_reverse_pairs(frames, with_reverse_pairs(unordered), engine, consistency_config, None)
 
 
 def merge_flow_sets(parts: Sequence[FlowSet]) -> FlowSet:
@@ -130,7 +123,7 @@ def merge_flow_sets(parts: Sequence[FlowSet]) -> FlowSet:
 
 def compute_flow_set(
     frames: np.ndarray,
-    engine_config: FlowEngineConfig,
+    engine: FlowEngine,
     pair_config: PairSelectionConfig,
     consistency_config: ConsistencyConfig,
     progress: ProgressCallback | None = None,
@@ -139,10 +132,10 @@ def compute_flow_set(
 
     Args:
         frames: uint8 [T, H, W, 3] RGB.
-        engine_config: flow engine and its parameters.
+        engine: flow engine (see :func:`build_flow_engine`); flows go through it in batches.
         pair_config: which pairs (see :func:`select_pairs`, whose order the result keeps).
         consistency_config: which correspondences to trust.
-        progress: optional ``progress(flows_done, flows_total)``.
+        progress: optional ``progress(flows_done, flows_total)``, called after each engine batch.
 
     Returns:
         FlowSet with float32 flow [P, H, W, 2] (P = T (T - 1) for all pairs: 48 frames at 256x256 are
@@ -152,18 +145,8 @@ def compute_flow_set(
         ValueError: frames not uint8 [T, H, W, 3], fewer than 2 frames, or an engine returned NaN/inf.
     """
     _check_frames(frames)
-    num_frames, height, width = frames.shape[:3]
-    pairs = select_pairs(num_frames, pair_config)
-    flow = np.empty((len(pairs), height, width, 2), dtype=np.float32)
-    mask = np.empty((len(pairs), height, width), dtype=bool)
-    for row in range(0, len(pairs), 2):
-        i, j = (int(index) for index in pairs[row])
-        flow[row], flow[row + 1], mask[row], mask[row + 1] = flow_pair(
-            frames, i, j, engine_config, consistency_config
-        )
-        if progress is not None:
-            progress(row + 2, len(pairs))
-    return FlowSet(pairs=pairs, flow=flow, mask=mask, counts=count_correspondences(pairs, mask, num_frames))
+    pairs = select_pairs(frames.shape[0], pair_config)
+    return _flow_reverse_pairs(frames, pairs, engine, consistency_config, progress)
 
 
 def flow_set_params(
@@ -173,14 +156,20 @@ def flow_set_params(
 ) -> dict[str, dict[str, object]]:
     """The parameters that determine a flow set, as a JSON-ready dict (stored with it, hashed for its name).
 
-    Only the chosen engine's parameters are included, under ``engine`` with ``engine`` naming it.
+    Only the chosen engine's parameters are included, under ``engine`` with ``engine`` naming it. For RAFT
+    these are ``variant`` and ``num_iterations``: ``device`` and ``batch_size`` change only the speed, and
+    the weights are a file this function does not open, so the caller records which weights were used
+    (e.g. the checkpoint's file name) next to these parameters.
     """
+    engine_params: dict[str, object]
     if engine_config.engine == "dis":
         engine_params = dataclasses.asdict(engine_config.dis)
     elif engine_config.engine == "farneback":
         engine_params = dataclasses.asdict(engine_config.farneback)
+    elif engine_config.engine == "raft":
+        engine_params = {"variant": engine_config.raft.variant, "num_iterations": engine_config.raft.num_iterations}
     else:
-        raise ValueError(f"unknown flow engine {engine_config.engine!r}; expected 'dis' or 'farneback'")
+        raise ValueError(f"unknown flow engine {engine_config.engine!r}; expected 'dis', 'farneback' or 'raft'")
     return {
         "engine": {"engine": engine_config.engine, **engine_params},
         "pairs": dataclasses.asdict(pair_config),

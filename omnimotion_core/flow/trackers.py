@@ -5,6 +5,7 @@ frames; ``track_direct`` ("<engine>-D") jumps straight from the query frame to e
 sample the flow bilinearly at the point and call a point occluded in a frame when the flow that brought
 it there fails the forward-backward check (round trip >= ``max_cycle_error`` pixels) or lands outside
 the frame. The check has no gap-1 exemption here: ``ConsistencyConfig.adjacent_pairs`` is not used.
+Flows go through the engine in batches (see :func:`iter_pair_flows`), each pair with its reverse.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections.abc import Callable
 import numpy as np
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
-from omnimotion_core.flow.engines import FlowEngineConfig, compute_flow
+from omnimotion_core.flow.engines import FlowEngine, iter_pair_flows
+from omnimotion_core.flow.pairs import with_reverse_pairs
 from omnimotion_core.flow.sampling import sample_points
 
 ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(flows_done, flows_total)``."""
+"""Called as ``progress(flows_done, flows_total)`` after each engine batch."""
 
 
 def _check_inputs(frames: np.ndarray, query_points: np.ndarray) -> np.ndarray:
@@ -56,7 +58,7 @@ def _follow(
 def track_chained(
     frames: np.ndarray,
     query_points: np.ndarray,
-    engine_config: FlowEngineConfig,
+    engine: FlowEngine,
     consistency_config: ConsistencyConfig,
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -64,12 +66,12 @@ def track_chained(
 
     From its query frame each point moves one frame at a time (t -> t + 1 after it, t -> t - 1 before
     it). It is marked occluded in frame t' when the step into t' fails the cycle check or leaves the
-    frame, and is followed on regardless. Costs 2 (T - 1) engine calls.
+    frame, and is followed on regardless. Costs 2 (T - 1) flows, batched as (0, 1), (1, 0), (1, 2), ...
 
     Args:
         frames: uint8 [T, H, W, 3] RGB.
         query_points: float [N, 3] (t, y, x): frame index and pixel position (TAP-Vid order).
-        engine_config: flow engine ("dis" gives DIS-C, "farneback" Farneback-C).
+        engine: flow engine ("dis" gives DIS-C, "farneback" Farneback-C, "raft" RAFT-C).
         consistency_config: ``max_cycle_error`` is the occlusion threshold in pixels.
         progress: optional ``progress(flows_done, flows_total)``.
 
@@ -80,14 +82,14 @@ def track_chained(
     num_frames = frames.shape[0]
     num_points = len(query_points)
     query_frames = query_points[:, 0].astype(np.int64)
-    forward: list[np.ndarray] = []
-    backward: list[np.ndarray] = []
-    for t in range(num_frames - 1):
-        frame_a, frame_b = np.asarray(frames[t]), np.asarray(frames[t + 1])
-        forward.append(compute_flow(frame_a, frame_b, engine_config, pair=(t, t + 1)))
-        backward.append(compute_flow(frame_b, frame_a, engine_config, pair=(t + 1, t)))
+    steps = np.arange(num_frames - 1)
+    pairs = with_reverse_pairs(np.stack([steps, steps + 1], axis=1))  # (t, t + 1), (t + 1, t) for t < T - 1
+    flows = np.empty((len(pairs), *frames.shape[1:3], 2), dtype=np.float32)
+    for batch in iter_pair_flows(engine, frames, pairs):
+        flows[batch.rows] = batch.flow
         if progress is not None:
-            progress(2 * (t + 1), 2 * (num_frames - 1))
+            progress(batch.rows.stop, len(pairs))
+    forward, backward = flows[0::2], flows[1::2]  # [T - 1, H, W, 2]: t -> t + 1 and t + 1 -> t
 
     tracks = np.zeros((num_points, num_frames, 2), dtype=np.float64)
     occluded = np.zeros((num_points, num_frames), dtype=bool)
@@ -112,7 +114,7 @@ def track_chained(
 def track_direct(
     frames: np.ndarray,
     query_points: np.ndarray,
-    engine_config: FlowEngineConfig,
+    engine: FlowEngine,
     consistency_config: ConsistencyConfig,
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -120,13 +122,13 @@ def track_direct(
 
     A point is occluded in frame t' when the flow query frame -> t' fails the cycle check against
     t' -> query frame at the point, or lands outside the frame. Each unordered pair that touches a query
-    frame is computed once in both directions: 2 (T - 1) Q - Q (Q - 1) engine calls for Q distinct
+    frame is computed once in both directions, in batches: 2 (T - 1) Q - Q (Q - 1) flows for Q distinct
     query frames.
 
     Args:
         frames: uint8 [T, H, W, 3] RGB.
         query_points: float [N, 3] (t, y, x): frame index and pixel position (TAP-Vid order).
-        engine_config: flow engine ("dis" gives DIS-D, "farneback" Farneback-D).
+        engine: flow engine ("dis" gives DIS-D, "farneback" Farneback-D, "raft" RAFT-D).
         consistency_config: ``max_cycle_error`` is the occlusion threshold in pixels.
         progress: optional ``progress(flows_done, flows_total)``.
 
@@ -144,20 +146,29 @@ def track_direct(
     points = np.arange(num_points)
     tracks[points, query_frames] = query_points[:, [2, 1]]
     max_error = consistency_config.max_cycle_error
-    pairs = [(a, b) for a in range(num_frames) for b in range(a + 1, num_frames) if is_query_frame[[a, b]].any()]
-    for done, (a, b) in enumerate(pairs, start=1):
-        frame_a, frame_b = np.asarray(frames[a]), np.asarray(frames[b])
-        flow_ab = compute_flow(frame_a, frame_b, engine_config, pair=(a, b))
-        flow_ba = compute_flow(frame_b, frame_a, engine_config, pair=(b, a))
-        for source, target, flow_st, flow_ts in ((a, b, flow_ab, flow_ba), (b, a, flow_ba, flow_ab)):
-            at_source = query_frames == source
-            if not at_source.any():
-                continue
-            x_t, y_t, consistent = _follow(
-                flow_st, flow_ts, query_points[at_source, 2], query_points[at_source, 1], max_error
-            )
-            tracks[at_source, target] = np.stack([x_t, y_t], axis=-1)
-            occluded[at_source, target] = ~consistent
+    pairs = np.array(
+        [
+            ordered
+            for a in range(num_frames)
+            for b in range(a + 1, num_frames)
+            if is_query_frame[[a, b]].any()
+            for ordered in ((a, b), (b, a))
+        ],
+        dtype=np.int64,
+    )  # [P, 2]: each pair (a, b), a < b, that touches a query frame, followed by (b, a)
+    for batch in iter_pair_flows(engine, frames, pairs):
+        for k in range(0, len(batch.flow), 2):
+            a, b = (int(index) for index in pairs[batch.rows.start + k])
+            flow_ab, flow_ba = batch.flow[k], batch.flow[k + 1]
+            for source, target, flow_st, flow_ts in ((a, b, flow_ab, flow_ba), (b, a, flow_ba, flow_ab)):
+                at_source = query_frames == source
+                if not at_source.any():
+                    continue
+                x_t, y_t, consistent = _follow(
+                    flow_st, flow_ts, query_points[at_source, 2], query_points[at_source, 1], max_error
+                )
+                tracks[at_source, target] = np.stack([x_t, y_t], axis=-1)
+                occluded[at_source, target] = ~consistent
         if progress is not None:
-            progress(2 * done, 2 * len(pairs))
+            progress(batch.rows.stop, len(pairs))
     return tracks.astype(np.float32), occluded

@@ -9,9 +9,8 @@ import pytest
 import skimage.data
 import zarr
 
-from omnimotion_core.flow import flow_set_builder
 from omnimotion_core.flow.consistency import ConsistencyConfig
-from omnimotion_core.flow.engines import DisConfig, FlowEngineConfig
+from omnimotion_core.flow.engines import DisConfig, FlowEngineConfig, build_flow_engine
 from omnimotion_core.flow.flow_set_builder import compute_flow_set, compute_pair_chunk, flow_set_params
 from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, split_pairs, unordered_pairs
 from omnimotion_core.flow_set import FlowSet
@@ -142,18 +141,19 @@ def test_flow_set_must_match_the_video_group(tmp_path, video_group):
 
 def test_resume_after_a_kill_computes_only_the_unfinished_pairs(video_group, monkeypatch):
     frames = _video(num_frames=4)
-    engine, consistency = FlowEngineConfig(), ConsistencyConfig()
-    params = flow_set_params(engine, PairSelectionConfig(mode="all"), consistency)
+    engine_config, consistency = FlowEngineConfig(), ConsistencyConfig()
+    engine = build_flow_engine(engine_config)
+    params = flow_set_params(engine_config, PairSelectionConfig(mode="all"), consistency)
     name = flow_set_name(params)
     pairs = select_pairs(4, PairSelectionConfig(mode="all"))
     calls = []
-    real_compute_flow = flow_set_builder.compute_flow
+    real_compute = engine.compute
 
-    def counting(*args, **kwargs):
-        calls.append(kwargs["pair"])
-        return real_compute_flow(*args, **kwargs)
+    def counting(frames_i, frames_j, pairs=None):
+        calls.extend(pairs.tolist())
+        return real_compute(frames_i, frames_j, pairs)
 
-    monkeypatch.setattr(flow_set_builder, "compute_flow", counting)
+    monkeypatch.setattr(engine, "compute", counting)
 
     first = FlowSetWriter.open(video_group, name, pairs, 4, (32, 32), params)
     chunks = split_pairs(unordered_pairs(first.pending_pairs()), 2)
@@ -168,7 +168,7 @@ def test_resume_after_a_kill_computes_only_the_unfinished_pairs(video_group, mon
     assert pending.tolist() == pairs[4:].tolist()  # the half-written pairs (0, 3), (1, 2) come again
     for chunk in split_pairs(unordered_pairs(pending), 2):
         resumed.write(compute_pair_chunk(frames, chunk, engine, consistency))
-    assert len(calls) == 8  # 4 unordered pairs left, 2 engine calls each
+    assert len(calls) == 8  # 4 unordered pairs left, 2 flows each
     resumed.finish()
 
     expected = compute_flow_set(frames, engine, PairSelectionConfig(mode="all"), consistency)
