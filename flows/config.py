@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from omnimotion_core.flow import ConsistencyConfig, FlowEngineConfig, PairSelectionConfig
 from omnimotion_core.metrics import FrameRule, QueryMode
 from storage.layout import default_data_root
 from storage.video_store import IngestConfig
@@ -28,12 +29,35 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class FlowConfig:
+    """How pairwise flow is computed and filtered.
+
+    Attributes:
+        engine: flow engine (DIS by default; RAFT needs ``engine.raft.weights``, a local checkpoint).
+        pairs: which frame pairs (all ordered pairs for videos up to 64 frames, else a window plus
+            long-range pairs).
+        consistency: which correspondences are trusted (3 px forward-backward cycle check).
+        chunk_pairs: unordered pairs per task: the unit of parallelism and of resumption.
+    """
+
+    engine: FlowEngineConfig = FlowEngineConfig()
+    pairs: PairSelectionConfig = PairSelectionConfig()
+    consistency: ConsistencyConfig = ConsistencyConfig()
+    chunk_pairs: int = 16
+
+    def __post_init__(self) -> None:
+        if self.chunk_pairs < 1:
+            raise ValueError(f"chunk_pairs must be >= 1, got {self.chunk_pairs}")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run needs, with documented defaults.
 
     Attributes:
         data_root: folder holding every store of the run (see ``storage.layout``).
         evaluation: how predictions are scored; videos are ingested at its resolution.
+        flow: pairwise optical flow settings.
         max_frames: keep at most this many frames of each video (None keeps all).
         tracking_uri: MLflow tracking URI; None means ``$MLFLOW_TRACKING_URI`` when set, else the SQLite
             store ``<data_root>/mlflow.db``.
@@ -42,6 +66,7 @@ class PipelineConfig:
 
     data_root: Path = field(default_factory=default_data_root)
     evaluation: EvaluationConfig = EvaluationConfig()
+    flow: FlowConfig = FlowConfig()
     max_frames: int | None = None
     tracking_uri: str | None = None
     experiment: str | None = None

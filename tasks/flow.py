@@ -1,0 +1,89 @@
+"""Prefect tasks of the flow stage: plan a flow set, compute chunks of pairs, publish the set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.config import FlowConfig
+from omnimotion_core.flow import build_flow_engine, compute_pair_chunk, flow_set_params, select_pairs
+from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig
+from storage.layout import PARTIAL_MARKER
+from storage.flow_store import FlowSetWriter, flow_set_name
+from storage.raft_weights import read_raft_weights
+from storage.video_store import open_video
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    """A flow set being written.
+
+    Attributes:
+        name: the flow set's name (from its parameters).
+        path: the partial group to write chunks into, or the finished set when nothing is left.
+        chunks: unordered pairs ``[[i, j], ...]`` (i < j) still to compute, one list per task.
+    """
+
+    name: str
+    path: str
+    chunks: list[list[list[int]]]
+
+
+def flow_params(config: FlowConfig) -> dict[str, object]:
+    """Parameters that name a flow set: the core's, plus the RAFT weights file when RAFT is used."""
+    params: dict[str, object] = dict(flow_set_params(config.engine, config.pairs, config.consistency))
+    if config.engine.engine == "raft":
+        params["raft_weights"] = Path(str(config.engine.raft.weights)).name
+    return params
+
+
+def load_flow_engine(config: FlowEngineConfig) -> FlowEngine:
+    """Build the engine, reading RAFT weights from their local file when the engine is RAFT."""
+    if config.engine == "raft":
+        if config.raft.weights is None:
+            raise ValueError(
+                "RAFT needs weights: set the flow engine's raft.weights to a local torchvision RAFT "
+                "checkpoint (e.g. raft_large_C_T_SKHT_V2-ff5fadd5.pth)"
+            )
+        return build_flow_engine(config, read_raft_weights(Path(config.raft.weights)))
+    return build_flow_engine(config)
+
+
+@task(name="plan_flow_set", cache_policy=NO_CACHE)
+def plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:
+    """Open (or resume) the flow set of ``video_group`` for ``config`` and split what is left into chunks."""
+    group = open_video(Path(video_group))
+    params = flow_params(config)
+    name = flow_set_name(params)
+    pairs = select_pairs(group.num_frames, config.pairs)
+    writer = FlowSetWriter.open(Path(video_group), name, pairs, group.num_frames, group.size, params)
+    pending = writer.pending_pairs()
+    unordered = np.unique(np.sort(pending, axis=1), axis=0)
+    chunks = [unordered[k : k + config.chunk_pairs].tolist() for k in range(0, len(unordered), config.chunk_pairs)]
+    get_run_logger().info(
+        "%s: flow set %s, %d of %d flows to compute in %d chunks",
+        group.video_id, name, len(pending), len(pairs), len(chunks),
+    )
+    return FlowPlan(name=name, path=str(writer.partial_path), chunks=chunks)
+
+
+@task(name="compute_flow_chunk", cache_policy=NO_CACHE)
+def compute_flow_chunk(video_group: str, plan_path: str, pairs: list[list[int]], config: FlowConfig) -> int:
+    """Compute both directions of ``pairs`` and write them into the partial flow set; return flows written."""
+    frames = open_video(Path(video_group)).read_frames()
+    chunk = compute_pair_chunk(frames, np.asarray(pairs, dtype=np.int64), load_flow_engine(config.engine), config.consistency)
+    FlowSetWriter.attach(Path(plan_path)).write(chunk)
+    return len(chunk.pairs)
+
+
+@task(name="publish_flow_set", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_flow_set(plan: FlowPlan) -> str:
+    """Sum the counts and publish the finished flow set; return its path."""
+    path = Path(plan.path)
+    if PARTIAL_MARKER not in path.name:
+        return plan.path
+    return str(FlowSetWriter.attach(path).finish())

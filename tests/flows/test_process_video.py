@@ -1,0 +1,74 @@
+"""process_video and its flow stage: ingest, pairwise flow fanned out in chunks, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prefect import flow
+
+from flows.config import EvaluationConfig, FlowConfig, PipelineConfig
+from flows.process_video import compute_flows, process_video
+from omnimotion_core.synthetic import SYNTHETIC_PRESETS, generate_tapvid_dataset, resize_synthetic_preset
+from storage.flow_store import list_flow_sets, read_flow_set
+from storage.tapvid import write_tapvid_davis_pickle
+from storage.video_sources import TapVidVideoSource
+from storage.video_store import ingest, open_video
+from tasks.flow import compute_flow_chunk, plan_flow_set
+
+SIZE = (48, 48)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("synth") / "small.pkl"
+    config = resize_synthetic_preset(SYNTHETIC_PRESETS["small"], num_frames=6, num_videos=1)
+    write_tapvid_davis_pickle(path, generate_tapvid_dataset(config, seed=0))
+    return path
+
+
+def _config(root: Path) -> PipelineConfig:
+    return PipelineConfig(data_root=root, evaluation=EvaluationConfig(resolution=SIZE), flow=FlowConfig(chunk_pairs=4))
+
+
+def test_process_video_stores_frames_and_an_all_pairs_flow_set(tmp_path: Path, dataset: Path) -> None:
+    result = process_video(str(dataset), _config(tmp_path), tapvid_name="synth_000")
+    group = open_video(Path(result.video_group))
+    assert group.frames.shape == (6, 48, 48, 3)
+    flow_set = read_flow_set(Path(result.video_group), Path(result.flow_set).name)
+    assert flow_set.pairs.shape == (30, 2)
+    assert flow_set.flow.shape == (30, 48, 48, 2)
+    assert flow_set.counts.shape == (6, 48, 48)
+    np.testing.assert_array_equal(flow_set.counts.sum(), flow_set.mask.sum())
+    assert 0.5 < flow_set.mask[np.abs(flow_set.pairs[:, 0] - flow_set.pairs[:, 1]) == 1].mean() <= 1.0
+
+
+@flow
+def _flows_killed_after_one_chunk(video_group: str, config: FlowConfig) -> int:
+    """Plan the flow set, write one chunk, and stop as a killed run would."""
+    plan = plan_flow_set(video_group, config)
+    compute_flow_chunk(video_group, plan.path, plan.chunks[0], config)
+    return len(plan.chunks)
+
+
+@flow
+def _chunks_left(video_group: str, config: FlowConfig) -> int:
+    return len(plan_flow_set(video_group, config).chunks)
+
+
+def test_a_killed_flow_stage_resumes_with_only_the_missing_pairs(tmp_path: Path, dataset: Path) -> None:
+    config = _config(tmp_path / "killed")
+    group = str(ingest(TapVidVideoSource(dataset, "synth_000"), config.data_root, "v", config.ingest_config()))
+    assert _flows_killed_after_one_chunk(group, config.flow) == 4
+    assert list_flow_sets(Path(group)) == []
+    assert _chunks_left(group, config.flow) == 3
+    resumed = read_flow_set(Path(group), Path(compute_flows(group, config.flow)).name)
+    assert _chunks_left(group, config.flow) == 0
+
+    fresh_config = _config(tmp_path / "fresh")
+    fresh_group = str(ingest(TapVidVideoSource(dataset, "synth_000"), fresh_config.data_root, "v", fresh_config.ingest_config()))
+    fresh = read_flow_set(Path(fresh_group), Path(compute_flows(fresh_group, fresh_config.flow)).name)
+    np.testing.assert_array_equal(resumed.pairs, fresh.pairs)
+    np.testing.assert_array_equal(resumed.flow, fresh.flow)
+    np.testing.assert_array_equal(resumed.counts, fresh.counts)
