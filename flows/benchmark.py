@@ -12,13 +12,12 @@ from prefect.futures import PrefectFuture
 
 from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
-from omnimotion_core.trackers import get_tracker
 from storage import layout
 from storage.results_table import build_results_table, render_results_table, write_results_table
 from storage.tapvid import list_tapvid_videos
 from tasks.evaluate import evaluate_tapvid
 from tasks.ingest import ingest_video
-from tasks.track import track_points
+from tasks.track import check_method, track_points
 from tasks.tracking import TrackingTarget, finish_benchmark_run, log_video_result, start_benchmark_run
 
 
@@ -83,7 +82,7 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
     """
     logger = get_run_logger()
     for method in methods:
-        get_tracker(method)
+        check_method(method, config.flow)
     dataset_path = Path(dataset).resolve()
     names = list_tapvid_videos(dataset_path)
     logger.info("benchmark: %d videos x %d methods from %s", len(names), len(methods), dataset_path)
@@ -97,7 +96,7 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
         video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
         group = ingest_video.submit(str(dataset_path), video_id, data_root, config.ingest_config(), tapvid_name=name)
         for method in methods:
-            predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation)
+            predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation, config.flow)
             evaluation = evaluate_tapvid.submit(predictions, str(dataset_path), name, config.evaluation)
             stages = [("ingest_video", group), ("track_points", predictions), ("evaluate_tapvid", evaluation)]
             chains.append((name, method, stages))

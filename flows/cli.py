@@ -9,8 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from omnimotion_core.trackers import TRACKERS
 from storage.errors import StorageError
+from tasks.track import BASELINE_METHODS
 
 DATA_ROOT_ENV = "OMNIMOTION_DATA_ROOT"
 DEMO_METHODS = ("zero_motion", "dis-c", "dis-d")
@@ -74,12 +74,17 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.benchmark import benchmark
-    from flows.config import EvaluationConfig, PipelineConfig
+    from flows.config import EvaluationConfig, FlowConfig, PipelineConfig
+    from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
     from flows.runners import make_task_runner, resolve_runner_config
 
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
         evaluation=EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule),
+        flow=FlowConfig(engine=FlowEngineConfig(raft=RaftEngineConfig(
+            weights=str(Path(args.raft_weights).resolve()) if args.raft_weights else None,
+            device=args.device,
+        ))),
         max_frames=args.max_frames,
     )
     runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
@@ -106,6 +111,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_benchmark(argparse.Namespace(
         data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
         query_mode="first", frame_rule="tapvid", max_frames=None, dask_address=None, workers=None,
+        raft_weights=None, device="cpu",
     ))
 
 
@@ -153,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = with_root(commands.add_parser("benchmark", help="track and score every video of a TAP-Vid pickle"))
     bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format)")
-    bench.add_argument("--methods", nargs="+", default=["zero_motion"], choices=sorted(TRACKERS))
+    bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD",
+                       help=f"any of: {', '.join(BASELINE_METHODS)}")
+    bench.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (for raft-c / raft-d)")
+    bench.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
     bench.add_argument("--query-mode", default="first", choices=("first", "strided"))
     bench.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
     bench.add_argument("--max-frames", type=int)

@@ -2,23 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.config import EvaluationConfig
-from omnimotion_core.trackers import get_tracker
+from flows.config import EvaluationConfig, FlowConfig
+from omnimotion_core.flow import FlowEngineConfig
+from omnimotion_core.trackers import FLOW_TRACKER_METHODS, TRACKERS, Tracker, flow_tracker, get_tracker
 from storage.prediction_store import Predictions, predictions_path, write_predictions
 from storage.tapvid import load_tapvid_sample
 from storage.video_store import open_video
+from tasks.flow import flow_params, load_flow_engine
+
+BASELINE_METHODS = tuple(sorted({*TRACKERS, *FLOW_TRACKER_METHODS}))
+"""Every tracker the benchmark can run without fitting a model (RAFT ones need ``--raft-weights``)."""
+
+
+def _engine_config(method: str, flow: FlowConfig) -> FlowEngineConfig:
+    """The flow engine of a flow tracker: the configured engine when it is the one the method names,
+    else that engine with default settings (RAFT keeps the configured weights)."""
+    engine_name = FLOW_TRACKER_METHODS[method][0]
+    if flow.engine.engine == engine_name:
+        return flow.engine
+    return FlowEngineConfig(engine=engine_name, raft=flow.engine.raft)
+
+
+def check_method(method: str, flow: FlowConfig) -> None:
+    """Raise a clear error for an unknown method, or a RAFT method without weights, before any work."""
+    if method not in BASELINE_METHODS:
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(BASELINE_METHODS)}")
+    if method in FLOW_TRACKER_METHODS and _engine_config(method, flow).engine == "raft":
+        weights = flow.engine.raft.weights
+        if weights is None:
+            raise ValueError(f"{method} needs RAFT weights: pass --raft-weights PATH (a local torchvision RAFT checkpoint)")
+        if not Path(weights).is_file():
+            raise ValueError(f"{method}: RAFT weights not found at {weights}")
+
+
+def _tracker_and_params(method: str, flow: FlowConfig) -> tuple[Tracker, dict[str, object]]:
+    if method not in FLOW_TRACKER_METHODS:
+        return get_tracker(method), {}
+    engine_config = _engine_config(method, flow)
+    engine_params = flow_params(dataclasses.replace(flow, engine=engine_config))
+    params = {"engine": engine_params["engine"], "consistency": engine_params["consistency"]}
+    if "raft_weights" in engine_params:
+        params["raft_weights"] = engine_params["raft_weights"]
+    return flow_tracker(method, load_flow_engine(engine_config)), params
 
 
 @task(name="track_points", cache_policy=NO_CACHE)
-def track_points(video_group: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig) -> str:
+def track_points(
+    video_group: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig, flow: FlowConfig
+) -> str:
     """Predict tracks of the dataset's query points with ``method`` on the stored frames; return the
-    path of the stored predictions (computed once per method and evaluation settings)."""
-    params = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution)}
+    path of the stored predictions (computed once per method, its settings and the evaluation settings)."""
+    tracker, method_params = _tracker_and_params(method, flow)
+    params = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution), **method_params}
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
@@ -30,7 +71,7 @@ def track_points(video_group: str, dataset: str, video_name: str, method: str, e
             f"{video_group}: stored frames are {frames.shape[:3]}, the dataset's video {video_name} is "
             f"{sample.video.shape[:3]} at the evaluation resolution"
         )
-    tracks, occluded = get_tracker(method)(frames, sample.query_points)
+    tracks, occluded = tracker(frames, sample.query_points)
     get_run_logger().info("%s: %s tracked %d points over %d frames", video_name, method, len(tracks), frames.shape[0])
     predictions = Predictions(sample.query_points, tracks, occluded, method, params)
     return str(write_predictions(Path(video_group), predictions))

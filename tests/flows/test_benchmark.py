@@ -91,3 +91,36 @@ def test_a_failing_video_is_reported_and_the_others_finish(tmp_path: Path) -> No
     assert message.startswith("ingest_video: StoreConflictError")
     assert "already holds a video" in message
     assert result.csv_path is not None and result.csv_path.exists()
+
+
+def test_raft_baselines_run_from_a_local_weights_file(tmp_path: Path) -> None:
+    import torch
+
+    from flows.config import FlowConfig
+    from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
+    from omnimotion_core.flow.raft import build_raft
+
+    weights = tmp_path / "raft_small.pth"
+    torch.save(build_raft("small").state_dict(), weights)
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    raft = RaftEngineConfig(variant="small", num_iterations=2, weights=str(weights))
+    config = PipelineConfig(
+        data_root=tmp_path / "data",
+        evaluation=EvaluationConfig(resolution=(32, 32)),
+        flow=FlowConfig(engine=FlowEngineConfig(raft=raft)),
+    )
+    result = benchmark(str(dataset), ["raft-c", "raft-d"], config)
+    assert result.failures == []
+    assert sorted((r["video"], r["method"]) for r in result.records) == [
+        ("left", "raft-c"), ("left", "raft-d"), ("right", "raft-c"), ("right", "raft-d")
+    ]
+    assert all(0.0 <= r["occlusion_accuracy"] <= 1.0 for r in result.records)
+
+
+def test_raft_baselines_without_weights_fail_before_any_work(tmp_path: Path) -> None:
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    with pytest.raises(ValueError, match="raft-c needs RAFT weights: pass --raft-weights"):
+        benchmark(str(dataset), ["raft-c"], PipelineConfig(data_root=tmp_path / "data"))
+    assert not (tmp_path / "data" / "videos").exists()
