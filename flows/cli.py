@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from flows.config import FlowConfig
 from storage.errors import StorageError
 from tasks.track import BASELINE_METHODS
 
@@ -101,6 +102,44 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
+def _flow_config(args: argparse.Namespace) -> FlowConfig:
+    """The flow settings given on the command line."""
+    from omnimotion_core.flow import DisConfig, FlowEngineConfig, PairSelectionConfig, RaftEngineConfig
+
+    return FlowConfig(
+        engine=FlowEngineConfig(
+            engine=args.engine,
+            dis=DisConfig(preset=args.dis_preset),
+            raft=RaftEngineConfig(
+                variant=args.raft_variant,
+                weights=str(Path(args.raft_weights).resolve()) if args.raft_weights else None,
+                device=args.device,
+            ),
+        ),
+        pairs=PairSelectionConfig(mode=args.pairs),
+        chunk_pairs=args.chunk_pairs,
+    )
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from flows.config import EvaluationConfig, PipelineConfig
+    from flows.process_video import process_video
+    from flows.runners import make_task_runner, resolve_runner_config
+
+    config = PipelineConfig(
+        data_root=_data_root(args.data_root),
+        evaluation=EvaluationConfig(resolution=args.size),
+        flow=_flow_config(args),
+        max_frames=args.max_frames,
+    )
+    runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
+    result = process_video.with_options(task_runner=runner)(
+        source=str(Path(args.source).resolve()), config=config, tapvid_name=args.tapvid_video
+    )
+    print(f"video group: {result.video_group}\nflow set:    {result.flow_set}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     data_root = _data_root(args.data_root)
     dataset = data_root / "datasets" / f"synthetic-{args.preset}-seed{args.seed}.pkl"
@@ -129,7 +168,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, benchmark, demo, ui)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, benchmark, demo, ui)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -170,6 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: $OMNIMOTION_DASK_ADDRESS, else a local cluster)")
     bench.add_argument("--workers", type=int, help="threads of the local Dask cluster (default: CPU count)")
     bench.set_defaults(run=_cmd_benchmark)
+
+    process = with_root(commands.add_parser("process", help="one video end to end: ingest and pairwise flow"))
+    process.add_argument("source", help="video file, folder of images, or TAP-Vid pickle")
+    process.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
+    process.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")
+    process.add_argument("--max-frames", type=int)
+    process.add_argument("--engine", default="dis", choices=("dis", "farneback", "raft"))
+    process.add_argument("--dis-preset", default="fast", choices=("ultrafast", "fast", "medium"))
+    process.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (engine raft)")
+    process.add_argument("--raft-variant", default="large", choices=("large", "small"))
+    process.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
+    process.add_argument("--pairs", default="auto", choices=("auto", "all", "windowed"))
+    process.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
+    process.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
+    process.add_argument("--workers", type=int, help="threads of the local Dask cluster")
+    process.set_defaults(run=_cmd_process)
 
     demo = with_root(commands.add_parser("demo", help="generate a synthetic dataset and benchmark it"))
     demo.add_argument("--preset", default="bench", choices=("small", "bench"))

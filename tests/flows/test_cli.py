@@ -62,3 +62,13 @@ def test_demo_prints_the_table_and_where_results_are(tmp_path: Path, capsys: pyt
     assert "| zero_motion |" in out and "| dis-c |" in out and "| dis-d |" in out
     assert f"results: {tmp_path}/results/synthetic-small-seed0/results.csv" in out
     assert "MLflow:  run " in out and f"sqlite:///{tmp_path}/mlflow.db" in out
+
+
+def test_process_ingests_and_computes_a_flow_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small", "--frames", "5"])
+    assert main(["process", str(dataset), "--tapvid-video", "synth_001", "--size", "32x32",
+                 "--data-root", str(tmp_path / "d"), "--chunk-pairs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"video group: {tmp_path}/d/videos/synth_001.zarr" in out
+    assert "flow set:    " in out and "/flows/dis-fast-" in out
