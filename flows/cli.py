@@ -123,18 +123,23 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
 
 def _cmd_process(args: argparse.Namespace) -> int:
     from flows.config import EvaluationConfig, PipelineConfig
-    from flows.process_video import process_video
+    from flows.process_video import compute_flows, process_video
     from flows.runners import make_task_runner, resolve_runner_config
 
+    runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
+    source = Path(args.source).resolve()
+    if (source / "zarr.json").is_file():
+        flow_set = compute_flows.with_options(task_runner=runner)(str(source), _flow_config(args))
+        print(f"flow set: {flow_set}")
+        return 0
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
         evaluation=EvaluationConfig(resolution=args.size),
         flow=_flow_config(args),
         max_frames=args.max_frames,
     )
-    runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
     result = process_video.with_options(task_runner=runner)(
-        source=str(Path(args.source).resolve()), config=config, tapvid_name=args.tapvid_video
+        source=str(source), config=config, tapvid_name=args.tapvid_video
     )
     print(f"video group: {result.video_group}\nflow set:    {result.flow_set}")
     return 0
@@ -168,7 +173,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, benchmark, demo, ui)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, benchmark, demo, ui)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -210,21 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, help="threads of the local Dask cluster (default: CPU count)")
     bench.set_defaults(run=_cmd_benchmark)
 
-    process = with_root(commands.add_parser("process", help="one video end to end: ingest and pairwise flow"))
-    process.add_argument("source", help="video file, folder of images, or TAP-Vid pickle")
-    process.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
-    process.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")
-    process.add_argument("--max-frames", type=int)
-    process.add_argument("--engine", default="dis", choices=("dis", "farneback", "raft"))
-    process.add_argument("--dis-preset", default="fast", choices=("ultrafast", "fast", "medium"))
-    process.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (engine raft)")
-    process.add_argument("--raft-variant", default="large", choices=("large", "small"))
-    process.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
-    process.add_argument("--pairs", default="auto", choices=("auto", "all", "windowed"))
-    process.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
-    process.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
-    process.add_argument("--workers", type=int, help="threads of the local Dask cluster")
-    process.set_defaults(run=_cmd_process)
+    def with_flow_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--engine", default="dis", choices=("dis", "farneback", "raft"))
+        sub.add_argument("--dis-preset", default="fast", choices=("ultrafast", "fast", "medium"))
+        sub.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (engine raft)")
+        sub.add_argument("--raft-variant", default="large", choices=("large", "small"))
+        sub.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
+        sub.add_argument("--pairs", default="auto", choices=("auto", "all", "windowed"),
+                         help="auto: all ordered pairs up to 64 frames, else a window plus long-range pairs")
+        sub.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
+        sub.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
+        sub.add_argument("--workers", type=int, help="threads of the local Dask cluster")
+        return sub
+
+    for name, help_text in (
+        ("process", "one video end to end: ingest and pairwise flow"),
+        ("flow", "pairwise flow of a video (ingested first) or of an existing .zarr video group"),
+    ):
+        sub = with_flow_options(with_root(commands.add_parser(name, help=help_text)))
+        sub.add_argument("source", help="video file, folder of images, TAP-Vid pickle" + (", or a .zarr group" if name == "flow" else ""))
+        sub.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
+        sub.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")
+        sub.add_argument("--max-frames", type=int)
+        sub.set_defaults(run=_cmd_process)
 
     demo = with_root(commands.add_parser("demo", help="generate a synthetic dataset and benchmark it"))
     demo.add_argument("--preset", default="bench", choices=("small", "bench"))

@@ -72,3 +72,16 @@ def test_process_ingests_and_computes_a_flow_set(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert f"video group: {tmp_path}/d/videos/synth_001.zarr" in out
     assert "flow set:    " in out and "/flows/dis-fast-" in out
+
+
+def test_flow_on_an_existing_group_reuses_the_stored_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small", "--frames", "4"])
+    root = tmp_path / "d"
+    assert main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--size", "32x32", "--data-root", str(root)]) == 0
+    group = root / "videos" / "synth_000.zarr"
+    assert main(["flow", str(group), "--data-root", str(root)]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["flow", str(group), "--data-root", str(root)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == first
+    assert first.startswith(f"flow set: {group}/flows/dis-fast-")
