@@ -125,11 +125,15 @@ def _cmd_process(args: argparse.Namespace) -> int:
     from flows.config import EvaluationConfig, PipelineConfig
     from flows.process_video import compute_flows, process_video
     from flows.runners import make_task_runner, resolve_runner_config
+    from tasks.flow import import_external_tracks
 
     runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
     source = Path(args.source).resolve()
     if (source / "zarr.json").is_file():
-        flow_set = compute_flows.with_options(task_runner=runner)(str(source), _flow_config(args))
+        if args.external_tracks:
+            flow_set = import_external_tracks(str(source), str(Path(args.external_tracks).resolve()), args.external_video)
+        else:
+            flow_set = compute_flows.with_options(task_runner=runner)(str(source), _flow_config(args))
         print(f"flow set: {flow_set}")
         return 0
     config = PipelineConfig(
@@ -139,7 +143,9 @@ def _cmd_process(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
     )
     result = process_video.with_options(task_runner=runner)(
-        source=str(source), config=config, tapvid_name=args.tapvid_video
+        source=str(source), config=config, tapvid_name=args.tapvid_video,
+        external_tracks=str(Path(args.external_tracks).resolve()) if args.external_tracks else None,
+        external_video=args.external_video,
     )
     print(f"video group: {result.video_group}\nflow set:    {result.flow_set}")
     return 0
@@ -224,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--pairs", default="auto", choices=("auto", "all", "windowed"),
                          help="auto: all ordered pairs up to 64 frames, else a window plus long-range pairs")
         sub.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
+        sub.add_argument("--external-tracks", help="another tracker's tracks (.npz / .pkl) to use as sparse "
+                         "correspondences instead of computing flow (the paper's 'Ours (TAP-Net)')")
+        sub.add_argument("--external-video", help="the video's key in an --external-tracks pickle of several videos")
         sub.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
         sub.add_argument("--workers", type=int, help="threads of the local Dask cluster")
         return sub

@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger
 from flows.config import FlowConfig, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
-from tasks.flow import compute_flow_chunk, plan_flow_set, publish_flow_set
+from tasks.flow import compute_flow_chunk, import_external_tracks, plan_flow_set, publish_flow_set
 from tasks.ingest import ingest_video
 
 
@@ -45,11 +45,22 @@ def compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
 
 
 @flow(name="process_video", task_runner=make_task_runner(RunnerConfig()))
-def process_video(source: str, config: PipelineConfig = PipelineConfig(), tapvid_name: str | None = None) -> VideoResult:
+def process_video(
+    source: str,
+    config: PipelineConfig = PipelineConfig(),
+    tapvid_name: str | None = None,
+    external_tracks: str | None = None,
+    external_video: str | None = None,
+) -> VideoResult:
     """Ingest ``source`` (video file, image folder, or one video of a TAP-Vid pickle when ``tapvid_name`` is
-    given) at the evaluation resolution and compute its pairwise flow set."""
+    given) at the evaluation resolution and compute its pairwise flow set, or, when ``external_tracks``
+    names another tracker's tracks (npz, or a pickle; ``external_video`` picks the video of a pickle of
+    several), store those as its sparse flow set instead."""
     source_path = Path(source).resolve()
     video_id = layout.video_id_from_name(tapvid_name or source_path.stem)
     group = ingest_video(str(source_path), video_id, str(config.data_root), config.ingest_config(), tapvid_name)
-    flow_set = compute_flows(group, config.flow)
+    if external_tracks is not None:
+        flow_set = import_external_tracks(group, str(Path(external_tracks).resolve()), external_video)
+    else:
+        flow_set = compute_flows(group, config.flow)
     return VideoResult(video_group=group, flow_set=flow_set)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +11,17 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.config import FlowConfig
-from omnimotion_core.flow import build_flow_engine, compute_pair_chunk, flow_set_params, select_pairs
+from omnimotion_core.flow import (
+    build_flow_engine,
+    compute_pair_chunk,
+    flow_set_from_tracks,
+    flow_set_params,
+    select_pairs,
+)
 from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig
 from storage.layout import PARTIAL_MARKER
-from storage.flow_store import FlowSetWriter, flow_set_name
+from storage.external_tracks import read_external_tracks
+from storage.flow_store import FlowSetWriter, flow_set_name, write_flow_set
 from storage.raft_weights import read_raft_weights
 from storage.video_store import open_video
 
@@ -87,3 +95,27 @@ def publish_flow_set(plan: FlowPlan) -> str:
     if PARTIAL_MARKER not in path.name:
         return plan.path
     return str(FlowSetWriter.attach(path).finish())
+
+
+@task(name="import_external_tracks", cache_policy=NO_CACHE)
+def import_external_tracks(video_group: str, tracks_file: str, video_name: str | None = None) -> str:
+    """Store another tracker's point tracks (npz / TAP-Vid-style pickle) as the sparse flow set of
+    ``video_group`` (every pair of frames in which a track is visible in both); return its path.
+
+    The set is named after the track file's content, so another file gives another set."""
+    group = open_video(Path(video_group))
+    external = read_external_tracks(Path(tracks_file), video_name=video_name, size=group.size)
+    if external.tracks.shape[1] != group.num_frames:
+        raise ValueError(
+            f"{tracks_file}: tracks cover {external.tracks.shape[1]} frames, {video_group} has {group.num_frames}"
+        )
+    digest = hashlib.sha256(Path(tracks_file).read_bytes()).hexdigest()[:16]
+    params = {"engine": {"engine": "external", "tracks_file": Path(tracks_file).name, "tracks_sha256": digest,
+                         "video_name": video_name}}
+    flow_set = flow_set_from_tracks(external.tracks, external.occluded, group.size)
+    path = write_flow_set(Path(video_group), flow_set_name(params), flow_set, params)
+    get_run_logger().info(
+        "%s: %d tracks -> %d correspondences over %d pairs", group.video_id, len(external.tracks),
+        int(flow_set.mask.sum()), len(flow_set.pairs),
+    )
+    return str(path)

@@ -18,6 +18,7 @@ from omnimotion_core.flow.engines import (
     compute_flow,
     iter_pair_flows,
 )
+from omnimotion_core.flow.external import flow_set_from_tracks
 from omnimotion_core.flow.flow_set_builder import (
     compute_flow_set,
     compute_pair_chunk,
@@ -45,6 +46,7 @@ __all__ = [
     "consistency_mask",
     "count_correspondences",
     "cycle_error",
+    "flow_set_from_tracks",
     "flow_set_params",
     "iter_pair_flows",
     "lands_in_frame",

@@ -72,3 +72,19 @@ def test_a_killed_flow_stage_resumes_with_only_the_missing_pairs(tmp_path: Path,
     np.testing.assert_array_equal(resumed.pairs, fresh.pairs)
     np.testing.assert_array_equal(resumed.flow, fresh.flow)
     np.testing.assert_array_equal(resumed.counts, fresh.counts)
+
+
+def test_external_tracks_become_the_sparse_flow_set(tmp_path: Path, dataset: Path) -> None:
+    from storage.tapvid import load_tapvid_sample
+
+    sample = load_tapvid_sample(dataset, "synth_000", resolution=SIZE)
+    tracks_file = tmp_path / "tracks.npz"
+    np.savez(tracks_file, tracks=sample.target_points, occluded=sample.occluded)
+    result = process_video(str(dataset), _config(tmp_path), tapvid_name="synth_000", external_tracks=str(tracks_file))
+    assert Path(result.flow_set).name.startswith("external-")
+    flow_set = read_flow_set(Path(result.video_group), Path(result.flow_set).name)
+    assert flow_set.pairs.shape == (30, 2)
+    first = np.flatnonzero((flow_set.pairs[:, 0] == 0) & (flow_set.pairs[:, 1] == 1))[0]
+    visible = ~sample.occluded[:, 0] & ~sample.occluded[:, 1]
+    assert 0 < flow_set.mask[first].sum() <= visible.sum()
+    assert flow_set.mask.sum() < 0.2 * flow_set.mask.size
