@@ -1,0 +1,13 @@
+"""OmniMotion model and its test-time optimisation (pure torch; no file I/O).
+
+Field components (``gabor_net``, ``encodings``, ``bijection``) -> fields (``fields``) -> model
+(``omnimotion``); ``rendering`` composites rays and maps them between frames; ``losses`` and ``objective``
+score a batch from ``sampling``; ``trainer`` loops; ``query`` tracks points and renders pseudo-depth.
+"""
+
+from omnimotion_core.model.config import PRESETS, OmniMotionConfig
+from omnimotion_core.model.omnimotion import OmniMotion
+from omnimotion_core.model.query import pseudo_depth, track
+from omnimotion_core.model.trainer import Trainer
+
+__all__ = ["PRESETS", "OmniMotion", "OmniMotionConfig", "Trainer", "pseudo_depth", "track"]

@@ -1,0 +1,222 @@
+"""Typed configuration tree of the OmniMotion model and its test-time optimisation.
+
+Defaults are the reference code's (``qianqianwang68/omnimotion``, see docs/METHOD.md). ``PRESETS`` holds
+the named instances: ``"paper"`` (the reference settings) and ``"fast"`` (the CPU-sized model measured in
+METHOD.md: canonical width 128, coupling MLPs width 64, K = 16, 8 pairs x 64 pixels, learning rates 5x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class GaborNetConfig:
+    """Multiplicative filter network with Gabor filters.
+
+    Attributes:
+        width: hidden features per layer.
+        num_layers: number of multiplicative layers (the net has ``num_layers + 1`` Gabor filters).
+        input_scale: frequency scale of the filters (split as ``input_scale / sqrt(num_layers + 1)``).
+        alpha: Gamma shape of the filter widths (split as ``alpha / (num_layers + 1)``).
+        beta: Gamma rate of the filter widths.
+        weight_scale: scale of the uniform init of the hidden linear layers.
+    """
+
+    width: int
+    num_layers: int
+    alpha: float
+    input_scale: float = 256.0
+    beta: float = 1.0
+    weight_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class CanonicalFieldConfig:
+    """Canonical network F: canonical point u -> (colour, density).
+
+    Attributes:
+        net: the GaborNet (input 3, output 4).
+        density_shift: sigma = softplus(out[3] - density_shift).
+        contract: apply the mip-NeRF-360 contraction to u before the net.
+    """
+
+    net: GaborNetConfig = field(default_factory=lambda: GaborNetConfig(width=512, num_layers=3, alpha=3.0))
+    density_shift: float = 1.0
+    contract: bool = True
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """Per-frame latent code psi_i = GaborNet(t), t = (i + 1) / N.
+
+    Attributes:
+        net: the GaborNet (input 1).
+        code_dim: size of psi_i (the net's output).
+    """
+
+    net: GaborNetConfig = field(default_factory=lambda: GaborNetConfig(width=256, num_layers=2, alpha=4.5))
+    code_dim: int = 128
+
+
+@dataclass(frozen=True)
+class BijectionConfig:
+    """Real-NVP bijection between a frame's local space and the canonical space.
+
+    Attributes:
+        num_layers: affine coupling layers.
+        hidden_dims: hidden widths of each coupling MLP (LeakyReLU).
+        encoding_dim: width of the projection of the positional encoding of the kept pair.
+        num_frequencies: positional-encoding frequencies of the kept pair.
+        max_log_scale: the log-scale s is clamped to [-max_log_scale, max_log_scale].
+    """
+
+    num_layers: int = 6
+    hidden_dims: tuple[int, ...] = (256, 256, 256)
+    encoding_dim: int = 256
+    num_frequencies: int = 4
+    max_log_scale: float = 8.0
+
+
+@dataclass(frozen=True)
+class RenderingConfig:
+    """Ray sampling, compositing and occlusion.
+
+    Attributes:
+        num_samples: K, depth samples per ray.
+        near: nearest depth of the local frame.
+        far: farthest depth of the local frame.
+        inference: ``"max_weight"`` (the highest-weight sample, METHOD.md: better AJ) or ``"blend"``
+            (weighted sum of samples: smoother tracks).
+        occlusion_threshold: occluded when the weight in front of the predicted depth exceeds it.
+        occlusion_margin: samples count as in front when depth < d_pred - margin * (far - near) / K.
+        near_mask_fraction: fraction of nearest samples whose alpha is zeroed early in training.
+        near_mask_steps: steps during which the nearest samples are masked (0 switches it off). Inference
+            masks them too while the model has trained fewer steps (``OmniMotion.steps_trained``): those
+            samples were never supervised, and leaving them in cost 10x in track error on a short fit.
+    """
+
+    num_samples: int = 32
+    near: float = 0.0
+    far: float = 2.0
+    inference: Literal["max_weight", "blend"] = "max_weight"
+    occlusion_threshold: float = 0.99
+    occlusion_margin: float = 1.1
+    near_mask_fraction: float = 0.2
+    near_mask_steps: int = 4000
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights and schedules.
+
+    Attributes:
+        flow_weight: weight of the flow L1 (pixels).
+        photometric_rate: photometric weight = min(step * rate, photometric_max_weight).
+        photometric_max_weight: cap of the photometric weight (0 switches the term off).
+        scene_flow_weight: weight of the scene-flow acceleration L1.
+        scene_flow_fraction: fraction of each pair's pixels used for the scene-flow term.
+        depth_range_weight: weight of the penalty on mapped depths outside [near, far].
+        distortion_start: step after which the distortion weight ramps up.
+        distortion_rate: distortion weight = min((step - start) * rate, distortion_max_weight).
+        distortion_max_weight: cap of the distortion weight (0 switches the term off).
+    """
+
+    flow_weight: float = 1.0
+    photometric_rate: float = 1.0 / 5000.0
+    photometric_max_weight: float = 10.0
+    scene_flow_weight: float = 20.0
+    scene_flow_fraction: float = 0.25
+    depth_range_weight: float = 10.0
+    distortion_start: int = 40000
+    distortion_rate: float = 1.0 / 2000.0
+    distortion_max_weight: float = 10.0
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Which pairs and pixels make a training batch.
+
+    Attributes:
+        num_pairs: frame pairs per step.
+        pixels_per_pair: pixels per pair.
+        mode: ``"counts"`` (pairs by valid-correspondence counts, pixels by 1/sqrt(count + 1)) or
+            ``"uniform"`` (uniform pairs within the window, uniform trusted pixels).
+        window_start: largest frame gap at step 0.
+        window_growth_steps: the window grows by one frame every this many steps.
+        neighbour_weight: probability mass given to each of frames i - 1 and i + 1 before renormalising.
+    """
+
+    num_pairs: int = 8
+    pixels_per_pair: int = 256
+    mode: Literal["counts", "uniform"] = "counts"
+    window_start: int = 20
+    window_growth_steps: int = 2000
+    neighbour_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class OptimiserConfig:
+    """Adam with one learning rate per part, halved every ``decay_steps``.
+
+    Attributes:
+        lr_latent: learning rate of the latent net.
+        lr_bijection: learning rate of the bijection.
+        lr_canonical: learning rate of the canonical field.
+        decay_steps: steps between learning-rate decays.
+        decay_factor: multiplier applied at each decay.
+    """
+
+    lr_latent: float = 1e-3
+    lr_bijection: float = 1e-4
+    lr_canonical: float = 3e-4
+    decay_steps: int = 20000
+    decay_factor: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """The optimisation loop.
+
+    Attributes:
+        num_steps: total optimisation steps of a fit.
+        seed: seeds model initialisation and the sampling generator.
+        autocast: run the coupling MLPs under bfloat16 autocast on CUDA (the Gabor nets stay float32);
+            has no effect on CPU.
+    """
+
+    num_steps: int = 100000
+    seed: int = 1234
+    autocast: bool = False
+
+
+@dataclass(frozen=True)
+class OmniMotionConfig:
+    """Root of the model configuration tree."""
+
+    canonical: CanonicalFieldConfig = field(default_factory=CanonicalFieldConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    bijection: BijectionConfig = field(default_factory=BijectionConfig)
+    rendering: RenderingConfig = field(default_factory=RenderingConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def _fast_preset() -> OmniMotionConfig:
+    """The CPU-sized model of METHOD.md ("Measured here on a 2-core CPU")."""
+    paper = OmniMotionConfig()
+    return replace(
+        paper,
+        canonical=replace(paper.canonical, net=replace(paper.canonical.net, width=128)),
+        bijection=replace(paper.bijection, hidden_dims=(64, 64, 64), encoding_dim=64),
+        rendering=replace(paper.rendering, num_samples=16),
+        sampling=replace(paper.sampling, pixels_per_pair=64),
+        optimiser=replace(paper.optimiser, lr_latent=5e-3, lr_bijection=5e-4, lr_canonical=1.5e-3),
+        trainer=replace(paper.trainer, num_steps=2400),
+    )
+
+
+PRESETS: dict[str, OmniMotionConfig] = {"paper": OmniMotionConfig(), "fast": _fast_preset()}

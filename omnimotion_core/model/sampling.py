@@ -1,0 +1,159 @@
+"""Training batches: which frame pairs and which pixels each optimisation step sees.
+
+Pairs: the first frame i is uniform; the second frame j lies within a window of frame gaps that grows with
+the step (``window_start + step // window_growth_steps``) and is drawn in proportion to the pair's number of
+trusted correspondences, with the neighbours i - 1 and i + 1 set to ``neighbour_weight`` each before
+renormalising. Pixels: trusted pixels of the pair, drawn in proportion to 1 / sqrt(count + 1).
+``mode="uniform"`` makes both draws uniform. All randomness comes from the sampler's own generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from omnimotion_core.flow_set import FlowSet
+from omnimotion_core.model.config import SamplingConfig
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One step's correspondences.
+
+    Attributes:
+        frame_i: int64 [B], source frame of each pair.
+        frame_j: int64 [B], target frame of each pair.
+        px_i: [B, P, 2] (x, y) source pixels (integer positions).
+        px_j: [B, P, 2] (x, y) flow targets in frame j, pixels.
+        valid: bool [B, P], trusted correspondences.
+        rgb_i: [B, P, 3] colour of the source pixels in [0, 1], or None without a video.
+        max_gap: the current window, the max_gap of the pair weighting.
+    """
+
+    frame_i: Tensor
+    frame_j: Tensor
+    px_i: Tensor
+    px_j: Tensor
+    valid: Tensor
+    rgb_i: Tensor | None
+    max_gap: int
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with every tensor on ``device``."""
+        return Batch(
+            frame_i=self.frame_i.to(device),
+            frame_j=self.frame_j.to(device),
+            px_i=self.px_i.to(device),
+            px_j=self.px_j.to(device),
+            valid=self.valid.to(device),
+            rgb_i=None if self.rgb_i is None else self.rgb_i.to(device),
+            max_gap=self.max_gap,
+        )
+
+
+def _to_tensor(array: np.ndarray) -> Tensor:
+    """Share a numpy array's memory with torch; copy read-only arrays (torch cannot share those)."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def current_window(step: int, num_frames: int, config: SamplingConfig) -> int:
+    """Largest frame gap sampled at ``step``: min(window_start + step // window_growth_steps, N - 1)."""
+    return min(config.window_start + step // config.window_growth_steps, num_frames - 1)
+
+
+def pair_probabilities(pair_counts: Tensor, window: int, config: SamplingConfig) -> Tensor:
+    """P(j | i) for every frame i.
+
+    Args:
+        pair_counts: [N, N] trusted correspondences of pair (i, j); 0 where the pair is absent or empty.
+        window: largest frame gap allowed.
+        config: mode and neighbour weight.
+
+    Returns:
+        [N, N] rows summing to 1, or all zero for a frame with no usable pair.
+    """
+    num_frames = pair_counts.shape[0]
+    frames = torch.arange(num_frames)
+    gap = (frames[None, :] - frames[:, None]).abs()
+    candidate = (gap >= 1) & (gap <= window) & (pair_counts > 0)
+    if config.mode == "counts":
+        weights = pair_counts.to(torch.float64) * candidate
+        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        weights = torch.where(candidate & (gap == 1), config.neighbour_weight, weights)
+    elif config.mode == "uniform":
+        weights = candidate.to(torch.float64)
+    else:
+        raise ValueError(f"sampling mode must be 'counts' or 'uniform', got {config.mode!r}")
+    return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+class BatchSampler:
+    """Draws training batches from a FlowSet (and optionally the video's colours).
+
+    Args:
+        flow_set: all-pairs flow, masks and counts of the video.
+        video: float [T, H, W, 3] in [0, 1], or None (then batches carry no colours).
+        config: batch size, mode and window.
+        generator: the sampler's random source (its state is part of the trainer's state).
+    """
+
+    def __init__(
+        self, flow_set: FlowSet, video: np.ndarray | None, config: SamplingConfig, generator: torch.Generator
+    ) -> None:
+        height, width = flow_set.size
+        if video is not None and video.shape != (flow_set.num_frames, height, width, 3):
+            raise ValueError(
+                f"BatchSampler: video must be [{flow_set.num_frames}, {height}, {width}, 3], got {video.shape}"
+            )
+        self.config = config
+        self.generator = generator
+        self.num_frames = flow_set.num_frames
+        self.width = width
+        self.pairs = _to_tensor(flow_set.pairs).long()
+        self.flow = _to_tensor(flow_set.flow).float()
+        self.mask = _to_tensor(flow_set.mask)
+        self.video = None if video is None else _to_tensor(video).float()
+        pair_counts = torch.zeros(self.num_frames, self.num_frames, dtype=torch.int64)
+        pair_counts[self.pairs[:, 0], self.pairs[:, 1]] = self.mask.flatten(1).sum(dim=1)
+        self.pair_counts = pair_counts
+        self.pair_index = torch.full((self.num_frames, self.num_frames), -1, dtype=torch.int64)
+        self.pair_index[self.pairs[:, 0], self.pairs[:, 1]] = torch.arange(len(self.pairs))
+        counts = _to_tensor(flow_set.counts).double()
+        if config.mode == "counts":
+            self.pixel_weights = (1.0 / torch.sqrt(counts + 1.0)).flatten(1)
+        elif config.mode == "uniform":
+            self.pixel_weights = torch.ones_like(counts).flatten(1)
+        else:
+            raise ValueError(f"sampling mode must be 'counts' or 'uniform', got {config.mode!r}")
+        if not bool((self.pair_counts > 0).any()):
+            raise ValueError("BatchSampler: the FlowSet has no trusted correspondence in any pair")
+
+    def sample(self, step: int) -> Batch:
+        """The batch of optimisation step ``step`` (on the CPU)."""
+        window = current_window(step, self.num_frames, self.config)
+        probabilities = pair_probabilities(self.pair_counts, window, self.config)
+        usable = probabilities.sum(dim=1) > 0
+        frame_i = torch.multinomial(usable.double(), self.config.num_pairs, replacement=True, generator=self.generator)
+        frame_j = torch.multinomial(probabilities[frame_i], 1, generator=self.generator)[:, 0]
+        pair = self.pair_index[frame_i, frame_j]
+        pixel_probabilities = self.mask[pair].flatten(1) * self.pixel_weights[frame_i]
+        flat = torch.multinomial(
+            pixel_probabilities, self.config.pixels_per_pair, replacement=True, generator=self.generator
+        )
+        y, x = flat // self.width, flat % self.width
+        px_i = torch.stack([x, y], dim=-1).float()
+        px_j = px_i + self.flow[pair[:, None], y, x]
+        rgb_i = None if self.video is None else self.video[frame_i[:, None], y, x]
+        valid = self.mask[pair[:, None], y, x]
+        return Batch(frame_i=frame_i, frame_j=frame_j, px_i=px_i, px_j=px_j, valid=valid, rgb_i=rgb_i, max_gap=window)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The generator state, so a resumed fit draws the same batches."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.generator.set_state(state["generator"])

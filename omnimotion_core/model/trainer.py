@@ -1,0 +1,136 @@
+"""Test-time optimisation loop: batch -> model -> losses -> optimiser step. Nothing else lives here."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from omnimotion_core.flow_set import FlowSet
+from omnimotion_core.model.config import OmniMotionConfig
+from omnimotion_core.model.objective import compute_losses
+from omnimotion_core.model.omnimotion import OmniMotion
+from omnimotion_core.model.sampling import BatchSampler
+
+StepCallback = Callable[[int, dict[str, float]], None]
+
+
+def learning_rate(base: float, step: int, decay_steps: int, decay_factor: float) -> float:
+    """base * decay_factor ** (step // decay_steps)."""
+    return base * decay_factor ** (step // decay_steps)
+
+
+class Trainer:
+    """Fits an OmniMotion model to one video's all-pairs flow.
+
+    The model is initialised from ``config.trainer.seed``; batches and depth jitter come from a generator
+    seeded with ``seed + 1`` whose state is saved by :meth:`state_dict`, so a resumed fit is identical to an
+    uninterrupted one.
+
+    Args:
+        config: the configuration tree.
+        flow_set: all-pairs flow, masks and counts of the video.
+        video: float [T, H, W, 3] in [0, 1]; required when the photometric term is on
+            (``config.losses.photometric_max_weight > 0``), else may be None.
+        device: ``"cpu"`` or ``"cuda"`` (or a torch.device).
+    """
+
+    def __init__(
+        self, config: OmniMotionConfig, flow_set: FlowSet, video: np.ndarray | None, device: torch.device | str = "cpu"
+    ) -> None:
+        if video is None and config.losses.photometric_max_weight > 0:
+            raise ValueError(
+                "Trainer: the photometric loss is on (losses.photometric_max_weight > 0) but no video was given; "
+                "pass the video or set photometric_max_weight=0"
+            )
+        self.config = config
+        self.device = torch.device(device)
+        self.size = flow_set.size
+        seed = config.trainer.seed
+        self.model = OmniMotion(config, flow_set.num_frames, torch.Generator().manual_seed(seed)).to(self.device)
+        self.sampler = BatchSampler(flow_set, video, config.sampling, torch.Generator().manual_seed(seed + 1))
+        groups = self.model.param_groups()
+        rates = config.optimiser
+        self.base_rates = {"latent": rates.lr_latent, "bijection": rates.lr_bijection, "canonical": rates.lr_canonical}
+        self.optimiser = torch.optim.Adam(
+            [{"params": groups[name], "lr": lr, "name": name} for name, lr in self.base_rates.items()]
+        )
+        self.step = 0
+
+    def fit(
+        self,
+        num_steps: int | None = None,
+        callback: StepCallback | None = None,
+        callback_every: int = 100,
+        progress: bool = True,
+    ) -> dict[str, float]:
+        """Run ``num_steps`` more steps (default: up to ``config.trainer.num_steps``).
+
+        Args:
+            num_steps: steps to run from the current step.
+            callback: called as ``callback(step, losses)`` after every ``callback_every``-th step, with the
+                step count done so far and that step's loss terms as floats.
+            callback_every: steps between callbacks.
+            progress: show a tqdm bar with the loss and it/s.
+
+        Returns:
+            the loss terms of the last step, as floats (empty when no step ran).
+
+        Raises:
+            FloatingPointError: the loss became NaN or infinite (checked every 10 steps, at callbacks and at
+                the end); resume from an earlier state rather than retrying.
+        """
+        steps = self.config.trainer.num_steps - self.step if num_steps is None else num_steps
+        if steps < 0:
+            raise ValueError(f"Trainer.fit: num_steps must be >= 0, got {steps}")
+        last: dict[str, float] = {}
+        self.model.train()
+        with tqdm(total=steps, disable=not progress, desc="fit", unit="step") as bar:
+            for index in range(steps):
+                terms = self._one_step()
+                self.step += 1
+                self.model.steps_trained.fill_(self.step)
+                bar.update(1)
+                due = callback is not None and self.step % callback_every == 0
+                if due or self.step % 10 == 0 or index == steps - 1:
+                    last = {name: float(value) for name, value in terms.items()}
+                    if not np.isfinite(last["total"]):
+                        raise FloatingPointError(f"Trainer.fit: loss is {last['total']} at step {self.step}: {last}")
+                    bar.set_postfix(loss=f"{last['total']:.4f}", flow=f"{last['flow']:.3f}")
+                if due:
+                    callback(self.step, last)
+        return last
+
+    def _one_step(self) -> dict[str, torch.Tensor]:
+        for group in self.optimiser.param_groups:
+            opt = self.config.optimiser
+            group["lr"] = learning_rate(self.base_rates[group["name"]], self.step, opt.decay_steps, opt.decay_factor)
+        batch = self.sampler.sample(self.step).to(self.device)
+        use_autocast = self.config.trainer.autocast and self.device.type == "cuda"
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_autocast else contextlib.nullcontext()
+        with autocast:
+            terms = compute_losses(self.model, batch, self.step, self.size, self.sampler.generator)
+        self.optimiser.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.optimiser.step()
+        return {name: value.detach() for name, value in terms.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimiser, sampler generator and step: everything a resumed fit needs."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (the Trainer must have been built with the same config and data)."""
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.step = int(state["step"])
