@@ -6,17 +6,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 
-from flows.config import PipelineConfig
+from flows.config import MODEL_METHODS, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
 from storage.results_table import build_results_table, render_results_table, write_results_table
 from storage.tapvid import list_tapvid_videos
 from tasks.evaluate import evaluate_tapvid
 from tasks.ingest import ingest_video
+from tasks.fit import fit_model, track_with_model
+from tasks.flow import compute_flow_set_task
 from tasks.track import check_method, track_points
 from tasks.tracking import TrackingTarget, finish_benchmark_run, log_video_result, start_benchmark_run
 
@@ -82,7 +85,8 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
     """
     logger = get_run_logger()
     for method in methods:
-        check_method(method, config.flow)
+        if method not in MODEL_METHODS:
+            check_method(method, config.flow)
     dataset_path = Path(dataset).resolve()
     names = list_tapvid_videos(dataset_path)
     logger.info("benchmark: %d videos x %d methods from %s", len(names), len(methods), dataset_path)
@@ -95,10 +99,23 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
     for name in names:
         video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
         group = ingest_video.submit(str(dataset_path), video_id, data_root, config.ingest_config(), tapvid_name=name)
+        flow_set = None
+        if any(method in MODEL_METHODS for method in methods):
+            flow_set = compute_flow_set_task.submit(group, config.flow)
         for method in methods:
-            predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation, config.flow)
+            stages: list[tuple[str, PrefectFuture]] = [("ingest_video", group)]
+            if method in MODEL_METHODS:
+                with dask.annotate(resources=config.fit.dask_resources or {}):
+                    fit = fit_model.submit(group, flow_set, config.fit, method)
+                predictions = track_with_model.submit(
+                    group, fit, str(dataset_path), name, method, config.evaluation, config.fit
+                )
+                stages += [("compute_flow_set", flow_set), ("fit_model", fit), ("track_with_model", predictions)]
+            else:
+                predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation, config.flow)
+                stages.append(("track_points", predictions))
             evaluation = evaluate_tapvid.submit(predictions, str(dataset_path), name, config.evaluation)
-            stages = [("ingest_video", group), ("track_points", predictions), ("evaluate_tapvid", evaluation)]
+            stages.append(("evaluate_tapvid", evaluation))
             chains.append((name, method, stages))
 
     records: list[dict[str, object]] = []

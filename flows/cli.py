@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from flows.config import FlowConfig
+from flows.config import MODEL_METHODS, FitConfig, FlowConfig
 from storage.errors import StorageError
 from tasks.track import BASELINE_METHODS
 
@@ -75,7 +75,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.benchmark import benchmark
-    from flows.config import EvaluationConfig, FlowConfig, PipelineConfig
+    from flows.config import EvaluationConfig, PipelineConfig
     from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
     from flows.runners import make_task_runner, resolve_runner_config
 
@@ -86,6 +86,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
             weights=str(Path(args.raft_weights).resolve()) if args.raft_weights else None,
             device=args.device,
         ))),
+        fit=_fit_config(args),
         max_frames=args.max_frames,
     )
     runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
@@ -119,6 +120,16 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
         pairs=PairSelectionConfig(mode=args.pairs),
         chunk_pairs=args.chunk_pairs,
     )
+
+
+def _fit_config(args: argparse.Namespace) -> FitConfig:
+    """The fitting settings given on the command line."""
+    resources = None
+    if args.fit_resources:
+        name, _, amount = args.fit_resources.partition("=")
+        resources = {name: float(amount or 1)}
+    return FitConfig(preset=args.preset, num_steps=args.steps, seed=args.seed, device=args.fit_device,
+                     cpu_threads=args.cpu_threads, dask_resources=resources)
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
@@ -161,7 +172,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_benchmark(argparse.Namespace(
         data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
         query_mode="first", frame_rule="tapvid", max_frames=None, dask_address=None, workers=None,
-        raft_weights=None, device="cpu",
+        raft_weights=None, device="cpu", preset="fast", steps=None, seed=None, fit_device="auto",
+        cpu_threads=None, fit_resources=None,
     ))
 
 
@@ -210,7 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = with_root(commands.add_parser("benchmark", help="track and score every video of a TAP-Vid pickle"))
     bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format)")
     bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD",
-                       help=f"any of: {', '.join(BASELINE_METHODS)}")
+                       help=f"any of: {', '.join([*MODEL_METHODS, *BASELINE_METHODS])}")
+    bench.add_argument("--preset", default="fast", choices=("fast", "paper"), help="model preset of omnimotion methods")
+    bench.add_argument("--steps", type=int, help="fitting steps (default: the preset's)")
+    bench.add_argument("--seed", type=int, help="fitting seed (default: the preset's)")
+    bench.add_argument("--fit-device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--cpu-threads", type=int, help="torch threads per fit on CPU")
+    bench.add_argument("--fit-resources", help="Dask resource a fit needs on a cluster, e.g. GPU=1")
     bench.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (for raft-c / raft-d)")
     bench.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
     bench.add_argument("--query-mode", default="first", choices=("first", "strided"))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from omnimotion_core.flow import ConsistencyConfig, FlowEngineConfig, PairSelectionConfig
 from omnimotion_core.metrics import FrameRule, QueryMode
+from omnimotion_core.model import PRESETS, OmniMotionConfig
 from storage.layout import default_data_root
 from storage.video_store import IngestConfig
 
@@ -51,6 +53,72 @@ class FlowConfig:
 
 
 @dataclass(frozen=True)
+class FitConfig:
+    """How the OmniMotion model is fitted to one video.
+
+    Attributes:
+        preset: ``fast`` (CPU-sized model) or ``paper`` (the reference settings, for GPUs).
+        num_steps: optimisation steps; None keeps the preset's.
+        seed: seeds model initialisation and sampling; None keeps the preset's.
+        device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
+        cpu_threads: torch threads on CPU; None uses every core.
+        checkpoint_every: steps between checkpoints (a killed fit resumes from the last one).
+        log_every: steps between recorded loss values (the loss curve in MLflow).
+        dask_resources: Dask resources a fit task asks for, e.g. ``{"GPU": 1}`` so that a cluster routes
+            fits to workers started with ``--resources GPU=1``; None asks for none (a local cluster has
+            no resources, so a fit asking for one would never start there).
+    """
+
+    preset: str = "fast"
+    num_steps: int | None = None
+    seed: int | None = None
+    device: str = "auto"
+    cpu_threads: int | None = None
+    checkpoint_every: int = 200
+    log_every: int = 25
+    dask_resources: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown model preset {self.preset!r}; presets: {', '.join(sorted(PRESETS))}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"fit device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.num_steps is not None and self.num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {self.num_steps}")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("checkpoint_every and log_every must be >= 1")
+
+    def model_config(self, method: str = "omnimotion") -> OmniMotionConfig:
+        """The preset with this fit's step count and seed applied, changed as ``method`` says (one of
+        :data:`MODEL_METHODS`: the full model or an ablation of the OmniMotion paper)."""
+        if method not in MODEL_METHODS:
+            raise ValueError(f"unknown model method {method!r}; model methods: {', '.join(MODEL_METHODS)}")
+        config = PRESETS[self.preset]
+        trainer = config.trainer
+        if self.num_steps is not None:
+            trainer = replace(trainer, num_steps=self.num_steps)
+        if self.seed is not None:
+            trainer = replace(trainer, seed=self.seed)
+        return MODEL_METHODS[method](replace(config, trainer=trainer))
+
+
+def _uniform_sampling(config: OmniMotionConfig) -> OmniMotionConfig:
+    return replace(config, sampling=replace(config.sampling, mode="uniform"))
+
+
+def _no_photometric(config: OmniMotionConfig) -> OmniMotionConfig:
+    return replace(config, losses=replace(config.losses, photometric_max_weight=0.0))
+
+
+MODEL_METHODS: dict[str, Callable[[OmniMotionConfig], OmniMotionConfig]] = {
+    "omnimotion": lambda config: config,
+    "omnimotion-uniform": _uniform_sampling,
+    "omnimotion-no-photometric": _no_photometric,
+}
+"""Methods that fit the model: the full model and the paper's ablations, as edits of the preset."""
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run needs, with documented defaults.
 
@@ -58,6 +126,7 @@ class PipelineConfig:
         data_root: folder holding every store of the run (see ``storage.layout``).
         evaluation: how predictions are scored; videos are ingested at its resolution.
         flow: pairwise optical flow settings.
+        fit: model fitting settings.
         max_frames: keep at most this many frames of each video (None keeps all).
         tracking_uri: MLflow tracking URI; None means ``$MLFLOW_TRACKING_URI`` when set, else the SQLite
             store ``<data_root>/mlflow.db``.
@@ -67,6 +136,7 @@ class PipelineConfig:
     data_root: Path = field(default_factory=default_data_root)
     evaluation: EvaluationConfig = EvaluationConfig()
     flow: FlowConfig = FlowConfig()
+    fit: FitConfig = FitConfig()
     max_frames: int | None = None
     tracking_uri: str | None = None
     experiment: str | None = None

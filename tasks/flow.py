@@ -119,3 +119,14 @@ def import_external_tracks(video_group: str, tracks_file: str, video_name: str |
         int(flow_set.mask.sum()), len(flow_set.pairs),
     )
     return str(path)
+
+
+@task(name="compute_flow_set", cache_policy=NO_CACHE)
+def compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
+    """The whole flow set of one video in one task (for flows that fan out over videos instead of
+    pairs); resumable like the fanned-out stage, since it runs the same steps one chunk at a time."""
+    plan = plan_flow_set.fn(video_group, config)
+    for done, chunk in enumerate(plan.chunks, start=1):
+        compute_flow_chunk.fn(video_group, plan.path, chunk, config)
+        get_run_logger().info("flows: %d/%d chunks", done, len(plan.chunks))
+    return publish_flow_set.fn(plan)

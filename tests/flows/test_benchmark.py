@@ -124,3 +124,22 @@ def test_raft_baselines_without_weights_fail_before_any_work(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="raft-c needs RAFT weights: pass --raft-weights"):
         benchmark(str(dataset), ["raft-c"], PipelineConfig(data_root=tmp_path / "data"))
     assert not (tmp_path / "data" / "videos").exists()
+
+
+def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> None:
+    from flows.config import FitConfig
+
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    config = PipelineConfig(
+        data_root=tmp_path / "data",
+        evaluation=EvaluationConfig(resolution=(32, 32)),
+        fit=FitConfig(num_steps=6, checkpoint_every=3, log_every=2, cpu_threads=1),
+    )
+    result = benchmark(str(dataset), ["omnimotion", "zero_motion"], config)
+    assert result.failures == []
+    methods = sorted((r["video"], r["method"]) for r in result.records)
+    assert methods == [("left", "omnimotion"), ("left", "zero_motion"), ("right", "omnimotion"), ("right", "zero_motion")]
+    fits = list((tmp_path / "data" / "videos" / "toy-left.zarr" / "fits").iterdir())
+    assert [fit.name.split("-")[0] for fit in fits] == ["omnimotion"]
+    assert sorted(p.name for p in (fits[0] / "checkpoints").iterdir()) == ["step_00000003.pt", "step_00000006.pt"]

@@ -1,0 +1,139 @@
+"""Prefect tasks of the model stage: fit OmniMotion to a video's flow set, track query points with it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import zarr
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.config import EvaluationConfig, FitConfig
+from omnimotion_core.model import OmniMotion, OmniMotionConfig, Trainer, pseudo_depth, track
+from storage.fit_store import complete_fit, latest_checkpoint, open_fit, save_checkpoint
+from storage.flow_store import read_flow_set
+from storage.prediction_store import Predictions, predictions_path, write_predictions
+from storage.tapvid import load_tapvid_sample
+from storage.video_store import open_video
+
+LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("fit device 'cuda' was asked for but torch sees no CUDA device")
+    return device
+
+
+def fit_params(fit: FitConfig, flow_set: str, method: str) -> dict[str, object]:
+    """What determines a fit: the model config (with the method's changes) and the flow set."""
+    return {"model": dataclasses.asdict(fit.model_config(method)), "flow_set": Path(flow_set).name}
+
+
+def fit_name(fit: FitConfig, flow_set: str, method: str) -> str:
+    """``<method>-<preset>-<hash>`` of :func:`fit_params`: same inputs, same fit folder."""
+    payload = json.dumps(fit_params(fit, flow_set, method), sort_keys=True, default=str)
+    return f"{method}-{fit.preset}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:8]}"
+
+
+def load_fitted_model(fit_dir: Path, config: OmniMotionConfig, num_frames: int, device: str) -> OmniMotion:
+    """The model of the newest checkpoint of a fit, in eval mode on ``device``."""
+    state = latest_checkpoint(fit_dir)
+    if state is None:
+        raise ValueError(f"{fit_dir}: the fit has no checkpoint")
+    model = OmniMotion(config, num_frames, torch.Generator().manual_seed(config.trainer.seed))
+    model.load_state_dict(state["trainer"]["model"])
+    return model.to(device).eval()
+
+
+@task(name="fit_model", cache_policy=NO_CACHE)
+def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "omnimotion") -> str:
+    """Fit (or resume fitting) OmniMotion (or the ablation ``method``) on ``flow_set``; return the fit folder.
+
+    Checkpoints every ``fit.checkpoint_every`` steps; a rerun after a kill continues from the newest one
+    and reaches the same weights as an uninterrupted fit. A completed fit is returned as it is. Not
+    retried: a NaN does not go away on retry.
+    """
+    logger = get_run_logger()
+    group = open_video(Path(video_group))
+    name = fit_name(fit, flow_set, method)
+    fit_dir = open_fit(Path(video_group), name, fit_params(fit, flow_set, method))
+    if _is_complete(fit_dir):
+        logger.info("%s: fit %s already complete", group.video_id, name)
+        return str(fit_dir)
+    config = fit.model_config(method)
+    device = resolve_device(fit.device)
+    if device == "cpu" and fit.cpu_threads is not None:
+        torch.set_num_threads(fit.cpu_threads)
+    flows = read_flow_set(Path(video_group), Path(flow_set).name)
+    video = group.read_frames().astype(np.float32) / 255.0
+    trainer = Trainer(config, flows, video, device=device)
+    history: list[list[float]] = []
+    fit_seconds = 0.0
+    state = latest_checkpoint(fit_dir)
+    if state is not None:
+        trainer.load_state_dict(state["trainer"])
+        history, fit_seconds = [list(row) for row in state["loss_history"]], float(state["fit_seconds"])
+        logger.info("%s: resuming fit %s at step %d", group.video_id, name, trainer.step)
+    started = time.perf_counter()
+    total_steps = config.trainer.num_steps
+
+    def checkpoint() -> None:
+        elapsed = fit_seconds + time.perf_counter() - started
+        save_checkpoint(fit_dir, trainer.step, {"trainer": trainer.state_dict(), "loss_history": history,
+                                                "fit_seconds": elapsed})
+
+    def on_step(step: int, losses: dict[str, float]) -> None:
+        if step % fit.log_every == 0:
+            history.append([float(step), *(losses.get(term, 0.0) for term in LOSS_TERMS)])
+        if step % fit.checkpoint_every == 0 or step == total_steps:
+            checkpoint()
+            elapsed = time.perf_counter() - started
+            logger.info("%s: step %d/%d, loss %.4f, %.1f s", group.video_id, step, total_steps, losses["total"], elapsed)
+
+    interval = int(np.gcd(fit.log_every, fit.checkpoint_every))
+    trainer.fit(callback=on_step, callback_every=interval, progress=False)
+    checkpoint()
+    seconds = fit_seconds + time.perf_counter() - started
+    model = trainer.model.eval()
+    depth = np.stack([pseudo_depth(model, t, group.size).cpu().numpy() for t in range(group.num_frames)])
+    complete_fit(fit_dir, depth, {
+        "fit_seconds": seconds, "steps": trainer.step, "device": device,
+        "steps_per_second": trainer.step / seconds if seconds > 0 else None, "loss_history": history,
+        "loss_terms": ["step", *LOSS_TERMS],
+    })
+    logger.info("%s: fit %s done, %d steps in %.1f s", group.video_id, name, trainer.step, seconds)
+    return str(fit_dir)
+
+
+def _is_complete(fit_dir: Path) -> bool:
+    return zarr.open_group(str(fit_dir), mode="r").attrs.get("complete") is True
+
+
+@task(name="track_with_model", cache_policy=NO_CACHE)
+def track_with_model(
+    video_group: str, fit_dir: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig,
+    fit: FitConfig,
+) -> str:
+    """Track the dataset's query points with a fitted model; return the stored predictions' path."""
+    params = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution), "fit": Path(fit_dir).name}
+    existing = predictions_path(Path(video_group), method, params)
+    if existing.exists():
+        return str(existing)
+    group = open_video(Path(video_group))
+    sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
+    model = load_fitted_model(Path(fit_dir), fit.model_config(method), group.num_frames, resolve_device(fit.device))
+    device = next(model.parameters()).device
+    tracks, occluded = track(model, torch.from_numpy(sample.query_points).to(device), group.num_frames, group.size)
+    predictions = Predictions(sample.query_points, tracks.cpu().numpy(), occluded.cpu().numpy(), method, params)
+    return str(write_predictions(Path(video_group), predictions))
+
