@@ -151,14 +151,37 @@ def _cmd_process(args: argparse.Namespace) -> int:
         data_root=_data_root(args.data_root),
         evaluation=EvaluationConfig(resolution=args.size),
         flow=_flow_config(args),
+        fit=_fit_config(args),
         max_frames=args.max_frames,
     )
     result = process_video.with_options(task_runner=runner)(
         source=str(source), config=config, tapvid_name=args.tapvid_video,
         external_tracks=str(Path(args.external_tracks).resolve()) if args.external_tracks else None,
-        external_video=args.external_video,
+        external_video=args.external_video, fit=not args.no_fit,
     )
     print(f"video group: {result.video_group}\nflow set:    {result.flow_set}")
+    if result.fit is not None:
+        print(f"fit:         {result.fit} (checkpoints/, depth, dense/)")
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from flows.process_video import fit_video
+    from flows.runners import make_task_runner, resolve_runner_config
+    from storage.flow_store import flow_set_path, list_flow_sets
+    from storage.video_store import open_video
+
+    group = open_video(Path(args.video_group).resolve())
+    names = list_flow_sets(group.path)
+    if args.flow_set is None and len(names) != 1:
+        raise ValueError(
+            f"{group.path}: {len(names)} flow sets ({', '.join(names) or 'none'}); "
+            + ("compute one with: omnimotion flow " + str(group.path) if not names else "choose one with --flow-set")
+        )
+    flow_set = flow_set_path(group.path, args.flow_set or names[0])
+    runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
+    fit_dir = fit_video.with_options(task_runner=runner)(str(group.path), str(flow_set), _fit_config(args))
+    print(f"fit: {fit_dir} (checkpoints/, depth, dense/)")
     return 0
 
 
@@ -191,12 +214,21 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, benchmark, demo, ui)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, demo, ui)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_root(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--data-root", help=f"data folder (default: ${DATA_ROOT_ENV} or ./data)")
+        return sub
+
+    def with_fit_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--preset", default="fast", choices=("fast", "paper"), help="model preset")
+        sub.add_argument("--steps", type=int, help="fitting steps (default: the preset's)")
+        sub.add_argument("--seed", type=int, help="fitting seed (default: the preset's)")
+        sub.add_argument("--fit-device", default="auto", choices=("auto", "cpu", "cuda"))
+        sub.add_argument("--cpu-threads", type=int, help="torch threads per fit on CPU")
+        sub.add_argument("--fit-resources", help="Dask resource a fit needs on a cluster, e.g. GPU=1")
         return sub
 
     synth = commands.add_parser("synth", help="generate a synthetic TAP-Vid-DAVIS-format pickle")
@@ -223,12 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format)")
     bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD",
                        help=f"any of: {', '.join([*MODEL_METHODS, *BASELINE_METHODS])}")
-    bench.add_argument("--preset", default="fast", choices=("fast", "paper"), help="model preset of omnimotion methods")
-    bench.add_argument("--steps", type=int, help="fitting steps (default: the preset's)")
-    bench.add_argument("--seed", type=int, help="fitting seed (default: the preset's)")
-    bench.add_argument("--fit-device", default="auto", choices=("auto", "cpu", "cuda"))
-    bench.add_argument("--cpu-threads", type=int, help="torch threads per fit on CPU")
-    bench.add_argument("--fit-resources", help="Dask resource a fit needs on a cluster, e.g. GPU=1")
+    with_fit_options(bench)
     bench.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (for raft-c / raft-d)")
     bench.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
     bench.add_argument("--query-mode", default="first", choices=("first", "strided"))
@@ -255,11 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--workers", type=int, help="threads of the local Dask cluster")
         return sub
 
+    fit = with_fit_options(with_root(commands.add_parser(
+        "fit", help="fit the model to a video group's flow set (a killed fit resumes), export dense tracks")))
+    fit.add_argument("video_group", help="a .zarr video group with a flow set")
+    fit.add_argument("--flow-set", help="flow set name (default: the only one)")
+    fit.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
+    fit.add_argument("--workers", type=int, help="threads of the local Dask cluster")
+    fit.set_defaults(run=_cmd_fit)
+
     for name, help_text in (
         ("process", "one video end to end: ingest and pairwise flow"),
         ("flow", "pairwise flow of a video (ingested first) or of an existing .zarr video group"),
     ):
         sub = with_flow_options(with_root(commands.add_parser(name, help=help_text)))
+        if name == "process":
+            with_fit_options(sub).add_argument("--no-fit", action="store_true", help="stop after the flow set")
         sub.add_argument("source", help="video file, folder of images, TAP-Vid pickle" + (", or a .zarr group" if name == "flow" else ""))
         sub.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
         sub.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")

@@ -1,4 +1,5 @@
-"""The ``process_video`` flow: one video end to end (ingest -> pairwise flow), and its flow stage."""
+"""The ``process_video`` flow: one video end to end (ingest -> pairwise flow -> fit -> dense tracks), and
+its flow stage."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 from prefect import flow, get_run_logger
 
-from flows.config import FlowConfig, PipelineConfig
+from flows.config import FitConfig, FlowConfig, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
+from tasks.fit import export_tracks, fit_model
 from tasks.flow import compute_flow_chunk, import_external_tracks, plan_flow_set, publish_flow_set
 from tasks.ingest import ingest_video
 
@@ -22,10 +25,12 @@ class VideoResult:
     Attributes:
         video_group: the video's zarr group.
         flow_set: the finished flow set inside it.
+        fit: the model fit (checkpoints, pseudo-depth, dense tracks), or None when fitting was off.
     """
 
     video_group: str
     flow_set: str
+    fit: str | None = None
 
 
 @flow(name="compute_flows", task_runner=make_task_runner(RunnerConfig()))
@@ -44,6 +49,16 @@ def compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
     return publish_flow_set(plan)
 
 
+@flow(name="fit_video", task_runner=make_task_runner(RunnerConfig()))
+def fit_video(video_group: str, flow_set: str, config: FitConfig = FitConfig()) -> str:
+    """Fit the model to a stored flow set (resuming a killed fit from its last checkpoint), then export
+    dense tracks of a 4-pixel grid of frame 0; returns the fit folder."""
+    with dask.annotate(resources=config.dask_resources or {}):
+        fit_dir = fit_model.submit(video_group, flow_set, config).result()
+    export_tracks(video_group, fit_dir, config)
+    return fit_dir
+
+
 @flow(name="process_video", task_runner=make_task_runner(RunnerConfig()))
 def process_video(
     source: str,
@@ -51,11 +66,13 @@ def process_video(
     tapvid_name: str | None = None,
     external_tracks: str | None = None,
     external_video: str | None = None,
+    fit: bool = True,
 ) -> VideoResult:
     """Ingest ``source`` (video file, image folder, or one video of a TAP-Vid pickle when ``tapvid_name`` is
     given) at the evaluation resolution and compute its pairwise flow set, or, when ``external_tracks``
     names another tracker's tracks (npz, or a pickle; ``external_video`` picks the video of a pickle of
-    several), store those as its sparse flow set instead."""
+    several), store those as its sparse flow set instead. Then, unless ``fit`` is False, fit the model
+    (resuming a killed fit) and export dense tracks of a 4-pixel grid of frame 0 and the pseudo-depth."""
     source_path = Path(source).resolve()
     video_id = layout.video_id_from_name(tapvid_name or source_path.stem)
     group = ingest_video(str(source_path), video_id, str(config.data_root), config.ingest_config(), tapvid_name)
@@ -63,4 +80,6 @@ def process_video(
         flow_set = import_external_tracks(group, str(Path(external_tracks).resolve()), external_video)
     else:
         flow_set = compute_flows(group, config.flow)
-    return VideoResult(video_group=group, flow_set=flow_set)
+    if not fit:
+        return VideoResult(video_group=group, flow_set=flow_set)
+    return VideoResult(video_group=group, flow_set=flow_set, fit=fit_video(group, flow_set, config.fit))

@@ -7,6 +7,10 @@ Layout::
       checkpoints/step_<n>.pt   torch state (model, optimiser, sampler generator, step); written to a
                                 temporary file and renamed, so a checkpoint on disk is always whole
       depth                     float16 [T, H, W] pseudo-depth (written when the fit completes)
+      dense/                    tracks of a pixel grid of one frame through every frame (optional export):
+        query_points            float32 [N, 3] (t, y, x) pixels
+        tracks                  float32 [N, T, 2] (x, y) pixels
+        occluded                bool    [N, T]
 
 A fit is resumable: the latest checkpoint is the point to continue from. ``complete: true`` is set only
 after the last checkpoint and the outputs are written; readers of the outputs require it. Checkpoints are
@@ -128,3 +132,24 @@ def read_depth(fit_dir: Path) -> np.ndarray:
     if group.attrs.get("complete") is not True:
         raise IncompleteStoreError(f"{fit_dir}: the fit has not completed")
     return np.asarray(group[DEPTH_ARRAY][:], dtype=np.float32)
+
+
+DENSE_GROUP = "dense"
+
+
+def write_dense_tracks(fit_dir: Path, query_points: np.ndarray, tracks: np.ndarray, occluded: np.ndarray) -> Path:
+    """Store dense tracks (a grid of query points through every frame) in the fit; replaces an older export."""
+    group = zarr.open_group(str(Path(fit_dir) / DENSE_GROUP), mode="w", zarr_format=3)
+    group.create_array("query_points", data=np.asarray(query_points, dtype=np.float32))
+    group.create_array("tracks", data=np.asarray(tracks, dtype=np.float32))
+    group.create_array("occluded", data=np.asarray(occluded, dtype=bool))
+    group.attrs["complete"] = True
+    return Path(fit_dir) / DENSE_GROUP
+
+
+def read_fit_summary(fit_dir: Path) -> dict[str, Any]:
+    """The summary of a complete fit: fit_seconds, steps, device, steps_per_second, loss_history, loss_terms."""
+    group = zarr.open_group(str(fit_dir), mode="r")
+    if group.attrs.get("complete") is not True:
+        raise IncompleteStoreError(f"{fit_dir}: the fit has not completed")
+    return dict(group.attrs["summary"])

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.config import EvaluationConfig, FitConfig
 from omnimotion_core.model import OmniMotion, OmniMotionConfig, Trainer, pseudo_depth, track
-from storage.fit_store import complete_fit, latest_checkpoint, open_fit, save_checkpoint
+from storage.fit_store import complete_fit, latest_checkpoint, open_fit, save_checkpoint, write_dense_tracks
 from storage.flow_store import read_flow_set
 from storage.prediction_store import Predictions, predictions_path, write_predictions
 from storage.tapvid import load_tapvid_sample
@@ -137,3 +137,24 @@ def track_with_model(
     predictions = Predictions(sample.query_points, tracks.cpu().numpy(), occluded.cpu().numpy(), method, params)
     return str(write_predictions(Path(video_group), predictions))
 
+
+
+@task(name="export_tracks", cache_policy=NO_CACHE)
+def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = "omnimotion",
+                  query_frame: int = 0, grid_stride: int = 4) -> str:
+    """Track every ``grid_stride``-th pixel of ``query_frame`` through all frames with a fitted model and
+    store the tracks in the fit (``dense/``); return that group's path."""
+    group = open_video(Path(video_group))
+    if not 0 <= query_frame < group.num_frames:
+        raise ValueError(f"query_frame must lie in [0, {group.num_frames}), got {query_frame}")
+    if grid_stride < 1:
+        raise ValueError(f"grid_stride must be >= 1, got {grid_stride}")
+    model = load_fitted_model(Path(fit_dir), fit.model_config(method), group.num_frames, resolve_device(fit.device))
+    height, width = group.size
+    ys, xs = np.meshgrid(np.arange(0, height, grid_stride), np.arange(0, width, grid_stride), indexing="ij")
+    query_points = np.stack([np.full(ys.size, query_frame), ys.ravel(), xs.ravel()], axis=1).astype(np.float32)
+    device = next(model.parameters()).device
+    tracks, occluded = track(model, torch.from_numpy(query_points).to(device), group.num_frames, group.size)
+    path = write_dense_tracks(Path(fit_dir), query_points, tracks.cpu().numpy(), occluded.cpu().numpy())
+    get_run_logger().info("%s: %d dense tracks exported", group.video_id, len(query_points))
+    return str(path)

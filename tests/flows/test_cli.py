@@ -68,8 +68,9 @@ def test_process_ingests_and_computes_a_flow_set(tmp_path: Path, capsys: pytest.
     dataset = tmp_path / "small.pkl"
     main(["synth", str(dataset), "--preset", "small", "--frames", "5"])
     assert main(["process", str(dataset), "--tapvid-video", "synth_001", "--size", "32x32",
-                 "--data-root", str(tmp_path / "d"), "--chunk-pairs", "3"]) == 0
+                 "--data-root", str(tmp_path / "d"), "--chunk-pairs", "3", "--steps", "3", "--cpu-threads", "1"]) == 0
     out = capsys.readouterr().out
+    assert f"fit:         {tmp_path}/d/videos/synth_001.zarr/fits/omnimotion-fast-" in out
     assert f"video group: {tmp_path}/d/videos/synth_001.zarr" in out
     assert "flow set:    " in out and "/flows/dis-fast-" in out
 
@@ -85,3 +86,17 @@ def test_flow_on_an_existing_group_reuses_the_stored_set(tmp_path: Path, capsys:
     assert main(["flow", str(group), "--data-root", str(root)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == first
     assert first.startswith(f"flow set: {group}/flows/dis-fast-")
+
+
+def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small", "--frames", "4"])
+    root = tmp_path / "d"
+    main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--size", "32x32", "--data-root", str(root)])
+    group = root / "videos" / "synth_000.zarr"
+    assert main(["fit", str(group), "--data-root", str(root)]) == 2
+    assert "0 flow sets (none); compute one with: omnimotion flow" in capsys.readouterr().err
+    main(["flow", str(group), "--data-root", str(root)])
+    assert main(["fit", str(group), "--steps", "3", "--cpu-threads", "1", "--data-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"fit: {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out

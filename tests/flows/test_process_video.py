@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 from prefect import flow
 
 from flows.config import EvaluationConfig, FlowConfig, PipelineConfig
@@ -33,7 +34,8 @@ def _config(root: Path) -> PipelineConfig:
 
 
 def test_process_video_stores_frames_and_an_all_pairs_flow_set(tmp_path: Path, dataset: Path) -> None:
-    result = process_video(str(dataset), _config(tmp_path), tapvid_name="synth_000")
+    result = process_video(str(dataset), _config(tmp_path), tapvid_name="synth_000", fit=False)
+    assert result.fit is None
     group = open_video(Path(result.video_group))
     assert group.frames.shape == (6, 48, 48, 3)
     flow_set = read_flow_set(Path(result.video_group), Path(result.flow_set).name)
@@ -80,7 +82,9 @@ def test_external_tracks_become_the_sparse_flow_set(tmp_path: Path, dataset: Pat
     sample = load_tapvid_sample(dataset, "synth_000", resolution=SIZE)
     tracks_file = tmp_path / "tracks.npz"
     np.savez(tracks_file, tracks=sample.target_points, occluded=sample.occluded)
-    result = process_video(str(dataset), _config(tmp_path), tapvid_name="synth_000", external_tracks=str(tracks_file))
+    result = process_video(
+        str(dataset), _config(tmp_path), tapvid_name="synth_000", external_tracks=str(tracks_file), fit=False
+    )
     assert Path(result.flow_set).name.startswith("external-")
     flow_set = read_flow_set(Path(result.video_group), Path(result.flow_set).name)
     assert flow_set.pairs.shape == (30, 2)
@@ -88,3 +92,21 @@ def test_external_tracks_become_the_sparse_flow_set(tmp_path: Path, dataset: Pat
     visible = ~sample.occluded[:, 0] & ~sample.occluded[:, 1]
     assert 0 < flow_set.mask[first].sum() <= visible.sum()
     assert flow_set.mask.sum() < 0.2 * flow_set.mask.size
+
+
+def test_process_video_fits_and_exports_dense_tracks_and_depth(tmp_path: Path, dataset: Path) -> None:
+    import dataclasses
+
+    from flows.config import FitConfig
+    from storage.fit_store import read_depth, read_fit_summary
+
+    config = dataclasses.replace(_config(tmp_path), fit=FitConfig(num_steps=4, checkpoint_every=2, log_every=2))
+    result = process_video(str(dataset), config, tapvid_name="synth_000")
+    assert result.fit is not None
+    summary = read_fit_summary(Path(result.fit))
+    assert summary["steps"] == 4
+    assert [row[0] for row in summary["loss_history"]] == [2.0, 4.0]
+    assert read_depth(Path(result.fit)).shape == (6, 48, 48)
+    dense = zarr.open_group(str(Path(result.fit) / "dense"), mode="r")
+    assert dense["tracks"].shape == (144, 6, 2)
+    np.testing.assert_allclose(dense["tracks"][:, 0], dense["query_points"][:][:, [2, 1]])
