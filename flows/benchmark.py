@@ -21,6 +21,7 @@ from tasks.ingest import ingest_video
 from tasks.fit import fit_model, track_with_model
 from tasks.flow import compute_flow_set_task
 from tasks.track import check_method, track_points
+from tasks.visuals import render_visuals
 from tasks.tracking import TrackingTarget, finish_benchmark_run, log_video_result, start_benchmark_run
 
 
@@ -96,6 +97,7 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
         target, f"benchmark-{dataset_path.stem}", {"dataset": str(dataset_path), "methods": ",".join(methods), **config.to_params()}
     )
     chains: list[tuple[str, str, list[tuple[str, PrefectFuture]]]] = []
+    visuals_dir = layout.results_dir(config.data_root, dataset_path.stem) / "visuals"
     for name in names:
         video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
         group = ingest_video.submit(str(dataset_path), video_id, data_root, config.ingest_config(), tapvid_name=name)
@@ -125,7 +127,11 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
         evaluation.wait()
         if evaluation.state.is_completed():
             records.append(evaluation.result())
-            log_video_result(target, run_id, records[-1])
+            futures = dict(stages)
+            predictions = futures.get("track_with_model", futures.get("track_points"))
+            fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
+            artifacts = render_visuals(futures["ingest_video"].result(), predictions.result(), str(visuals_dir), fit_dir)
+            log_video_result(target, run_id, records[-1], artifacts, fit_dir)
         else:
             failures.append((name, method, _first_error(stages)))
         logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))

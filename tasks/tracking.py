@@ -20,6 +20,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from storage.fit_store import read_fit_summary
 from tasks.retry import is_transient_failure
 
 SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
@@ -116,8 +117,16 @@ def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str,
 
 
 @task(name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
-def log_video_result(target: TrackingTarget, parent_run_id: str, record: dict[str, object]) -> str:
-    """Log one (video, method) result as a nested run of ``parent_run_id``; return the nested run's id."""
+def log_video_result(
+    target: TrackingTarget,
+    parent_run_id: str,
+    record: dict[str, object],
+    artifacts: list[str] | None = None,
+    fit_dir: str | None = None,
+) -> str:
+    """Log one (video, method) result as a nested run of ``parent_run_id``: its metrics, its pictures and,
+    for a fitted model, fit time, steps, steps/s and the training losses as step series (``loss/<term>``).
+    Returns the nested run's id."""
     client = MlflowClient(target.tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     video, method = str(record["video"]), str(record["method"])
@@ -126,11 +135,22 @@ def log_video_result(target: TrackingTarget, parent_run_id: str, record: dict[st
         run_name=f"{video}/{method}",
         tags={"mlflow.parentRunId": parent_run_id, "omnimotion.kind": "video", "video": video, "method": method},
     )
-    client.log_batch(
-        run.info.run_id,
-        metrics=_finite_metrics({k: v for k, v in record.items() if k not in ("dataset", "video", "method")}),
-        params=[Param("video", video), Param("method", method), Param("dataset", str(record["dataset"]))],
-    )
+    metrics = _finite_metrics({k: v for k, v in record.items() if k not in ("dataset", "video", "method")})
+    params = [Param("video", video), Param("method", method), Param("dataset", str(record["dataset"]))]
+    if fit_dir is not None:
+        summary = read_fit_summary(Path(fit_dir))
+        metrics += _finite_metrics({"fit_seconds": summary["fit_seconds"], "fit_steps": summary["steps"],
+                                    "fit_steps_per_second": summary["steps_per_second"]})
+        now = int(time.time() * 1000)
+        for row in summary["loss_history"]:
+            for term, value in zip(summary["loss_terms"][1:], row[1:]):
+                metrics.append(Metric(f"loss/{term}", float(value), now, int(row[0])))
+        params += [Param("fit", Path(fit_dir).name), Param("fit_device", str(summary["device"]))]
+    for start in range(0, len(metrics), 900):
+        client.log_batch(run.info.run_id, metrics=metrics[start : start + 900])
+    client.log_batch(run.info.run_id, params=params)
+    for path in artifacts or []:
+        client.log_artifact(run.info.run_id, path)
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return run.info.run_id
 

@@ -143,3 +143,15 @@ def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> No
     fits = list((tmp_path / "data" / "videos" / "toy-left.zarr" / "fits").iterdir())
     assert [fit.name.split("-")[0] for fit in fits] == ["omnimotion"]
     assert sorted(p.name for p in (fits[0] / "checkpoints").iterdir()) == ["step_00000003.pt", "step_00000006.pt"]
+    client = MlflowClient(result.tracking_uri)
+    children = client.search_runs(
+        [client.get_run(result.mlflow_run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.mlflow_run_id}' and tags.method = 'omnimotion'",
+    )
+    assert len(children) == 2
+    child = children[0]
+    assert child.data.metrics["fit_steps"] == 6
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "loss/total")] == [2, 4, 6]
+    video = child.data.tags["video"]
+    artifacts = {item.path for item in client.list_artifacts(child.info.run_id)}
+    assert artifacts == {f"toy-{video}-omnimotion-tracks.mp4", f"toy-{video}-omnimotion-depth.png", f"toy-{video}-omnimotion-loss.png"}

@@ -1,0 +1,84 @@
+"""Image, video and plot files written for people to look at (MLflow artifacts, run folders).
+
+Each file is written under a temporary name in its folder and renamed into place, so a reader never sees
+half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def _temporary_beside(path: Path, suffix: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    """Write ``uint8 [H, W, 3]`` RGB as a PNG file."""
+    path = Path(path)
+    temporary = _temporary_beside(path, ".png")
+    try:
+        if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: OpenCV could not write the PNG")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float = 10.0) -> Path:
+    """Write ``uint8 [T, H, W, 3]`` RGB frames as an MPEG-4 (mp4v) video."""
+    path = Path(path)
+    temporary = _temporary_beside(path, ".mp4")
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    try:
+        if not writer.isOpened():
+            raise OSError(f"{path}: OpenCV has no mp4v encoder here")
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(temporary, path)
+    finally:
+        writer.release()
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_loss_curve(path: Path, history: Sequence[Sequence[float]], terms: Sequence[str]) -> Path:
+    """Plot loss terms against steps (log scale) as a PNG; ``history`` rows are ``[step, *terms]``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = np.asarray(history, dtype=np.float64)
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+    try:
+        for column, term in enumerate(terms, start=1):
+            values = rows[:, column]
+            if np.any(values > 0):
+                axes.plot(rows[:, 0], np.maximum(values, 1e-8), label=term)
+        axes.set_yscale("log")
+        axes.set_xlabel("step")
+        axes.set_ylabel("loss")
+        axes.legend(fontsize=7)
+        figure.tight_layout()
+        temporary = _temporary_beside(Path(path), ".png")
+        try:
+            figure.savefig(temporary, format="png")
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    finally:
+        plt.close(figure)
+    return Path(path)

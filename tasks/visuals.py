@@ -1,0 +1,40 @@
+"""Prefect task: the pictures of one (video, method): track overlay video, pseudo-depth, loss curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from omnimotion_core.visuals import colorize_depth, draw_tracks
+from storage.fit_store import read_depth, read_fit_summary
+from storage.media import write_loss_curve, write_mp4, write_png
+from storage.prediction_store import read_predictions
+from storage.video_store import open_video
+
+DEPTH_STRIP_FRAMES = 4
+
+
+@task(name="render_visuals", cache_policy=NO_CACHE)
+def render_visuals(video_group: str, predictions: str, out_dir: str, fit_dir: str | None = None) -> list[str]:
+    """Write ``<video>-<method>-tracks.mp4`` (predicted tracks over the frames, hidden when occluded) and,
+    for a fitted model, ``-depth.png`` (pseudo-depth of a few frames, blue near, red far) and ``-loss.png``;
+    return the paths."""
+    group = open_video(Path(video_group))
+    predicted = read_predictions(Path(predictions))
+    stem = Path(out_dir) / f"{group.video_id}-{predicted.method}"
+    fps = float(group.attrs.get("fps") or 10.0)
+    overlay = draw_tracks(group.read_frames(), predicted.tracks, predicted.occluded)
+    paths = [write_mp4(stem.with_name(stem.name + "-tracks.mp4"), overlay, fps=fps)]
+    if fit_dir is not None:
+        depth = read_depth(Path(fit_dir))
+        shown = np.linspace(0, len(depth) - 1, min(DEPTH_STRIP_FRAMES, len(depth))).round().astype(int)
+        strip = np.concatenate([colorize_depth(depth[t]) for t in shown], axis=1)
+        paths.append(write_png(stem.with_name(stem.name + "-depth.png"), strip))
+        summary = read_fit_summary(Path(fit_dir))
+        if summary["loss_history"]:
+            paths.append(write_loss_curve(stem.with_name(stem.name + "-loss.png"), summary["loss_history"],
+                                          summary["loss_terms"][1:]))
+    return [str(path) for path in paths]
