@@ -155,3 +155,24 @@ def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> No
     video = child.data.tags["video"]
     artifacts = {item.path for item in client.list_artifacts(child.info.run_id)}
     assert artifacts == {f"toy-{video}-omnimotion-tracks.mp4", f"toy-{video}-omnimotion-depth.png", f"toy-{video}-omnimotion-loss.png"}
+
+
+def test_a_second_identical_run_recomputes_no_stage(tmp_path: Path) -> None:
+    from flows.config import FitConfig
+
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    config = PipelineConfig(
+        data_root=tmp_path / "data",
+        evaluation=EvaluationConfig(resolution=(32, 32)),
+        fit=FitConfig(num_steps=4, checkpoint_every=2, log_every=2, cpu_threads=1),
+    )
+    first = benchmark(str(dataset), ["omnimotion", "dis-c"], config)
+    group = tmp_path / "data" / "videos" / "toy-left.zarr"
+    stored = [p for p in group.rglob("*") if p.is_file()]
+    stamps = {p: p.stat().st_mtime_ns for p in stored}
+    second = benchmark(str(dataset), ["omnimotion", "dis-c"], config)
+    assert sorted(map(str, (p for p in group.rglob("*") if p.is_file()))) == sorted(map(str, stored))
+    assert {p: p.stat().st_mtime_ns for p in stored} == stamps
+    assert first.records == second.records
+    assert first.mlflow_run_id != second.mlflow_run_id
