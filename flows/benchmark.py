@@ -18,7 +18,7 @@ from storage.results_table import build_results_table, render_results_table, wri
 from storage.tapvid import list_tapvid_videos
 from tasks.evaluate import evaluate_tapvid
 from tasks.ingest import ingest_video
-from tasks.fit import fit_model, track_with_model
+from tasks.fit import fit_model, model_artifacts, track_with_model
 from tasks.flow import compute_flow_set_task
 from tasks.track import check_method, track_points
 from tasks.visuals import render_visuals
@@ -130,8 +130,10 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
             futures = dict(stages)
             predictions = futures.get("track_with_model", futures.get("track_points"))
             fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
-            artifacts = render_visuals(futures["ingest_video"].result(), predictions.result(), str(visuals_dir), fit_dir)
-            log_video_result(target, run_id, records[-1], artifacts, fit_dir)
+            video_group = futures["ingest_video"].result()
+            artifacts = render_visuals(video_group, predictions.result(), str(visuals_dir), fit_dir)
+            model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
+            log_video_result(target, run_id, records[-1], artifacts, fit_dir, model)
         else:
             failures.append((name, method, _first_error(stages)))
         logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))

@@ -185,6 +185,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from flows.config import EvaluationConfig, PipelineConfig
+    from flows.evaluate import evaluate
+
+    config = PipelineConfig(
+        data_root=_data_root(args.data_root),
+        evaluation=EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule),
+    )
+    print(evaluate(str(Path(args.dataset).resolve()), config))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     data_root = _data_root(args.data_root)
     dataset = data_root / "datasets" / f"synthetic-{args.preset}-seed{args.seed}.pkl"
@@ -214,7 +226,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, demo, ui)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, eval, demo, ui)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -302,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")
         sub.add_argument("--max-frames", type=int)
         sub.set_defaults(run=_cmd_process)
+
+    evaluate = with_root(commands.add_parser("eval", help="score the stored predictions of a dataset again"))
+    evaluate.add_argument("dataset", help="the TAP-Vid pickle the predictions were made for")
+    evaluate.add_argument("--query-mode", default="first", choices=("first", "strided"))
+    evaluate.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
+    evaluate.set_defaults(run=_cmd_eval)
 
     demo = with_root(commands.add_parser("demo", help="generate a synthetic dataset and benchmark it"))
     demo.add_argument("--preset", default="bench", choices=("small", "bench"))

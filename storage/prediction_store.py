@@ -96,3 +96,15 @@ def read_predictions(path: Path) -> Predictions:
         method=str(attrs["method"]),
         params=dict(attrs["params"]),
     )
+
+
+def list_predictions(video_group: Path) -> list[Path]:
+    """Folders of the complete predictions stored in ``video_group``, sorted by name."""
+    folder = Path(video_group) / PREDICTIONS_GROUP
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry for entry in folder.iterdir()
+        if layout.PARTIAL_MARKER not in entry.name and (entry / "zarr.json").is_file()
+        and zarr.open_group(str(entry), mode="r").attrs.get("complete") is True
+    )

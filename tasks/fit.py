@@ -16,7 +16,15 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.config import EvaluationConfig, FitConfig
 from omnimotion_core.model import OmniMotion, OmniMotionConfig, Trainer, pseudo_depth, track
-from storage.fit_store import complete_fit, latest_checkpoint, open_fit, save_checkpoint, write_dense_tracks
+from storage.fit_store import (
+    complete_fit,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    open_fit,
+    save_checkpoint,
+    write_dense_tracks,
+)
 from storage.flow_store import read_flow_set
 from storage.prediction_store import Predictions, predictions_path, write_predictions
 from storage.tapvid import load_tapvid_sample
@@ -158,3 +166,38 @@ def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = 
     path = write_dense_tracks(Path(fit_dir), query_points, tracks.cpu().numpy(), occluded.cpu().numpy())
     get_run_logger().info("%s: %d dense tracks exported", group.video_id, len(query_points))
     return str(path)
+
+
+MODEL_ARTIFACT_DIR = "model"
+MODEL_CHECKPOINT = "checkpoint.pt"
+MODEL_DESCRIPTION = "fit.json"
+
+
+def model_artifacts(fit_dir: str, fit: FitConfig, method: str, video_group: str) -> tuple[str, dict[str, object]]:
+    """The newest checkpoint of a fit and what rebuilds its model (method, preset, steps, seed, frames,
+    size), for logging to MLflow under ``model/``."""
+    checkpoints = list_checkpoints(Path(fit_dir))
+    if not checkpoints:
+        raise ValueError(f"{fit_dir}: the fit has no checkpoint")
+    group = open_video(Path(video_group))
+    description = {
+        "method": method, "preset": fit.preset, "num_steps": fit.num_steps, "seed": fit.seed,
+        "num_frames": group.num_frames, "size": list(group.size),
+    }
+    return str(checkpoints[-1][1]), description
+
+
+def load_logged_model(tracking_uri: str, run_id: str, device: str = "cpu") -> tuple[OmniMotion, tuple[int, int]]:
+    """Load the model a nested benchmark run logged (``model/checkpoint.pt`` + ``model/fit.json``), ready
+    for :func:`omnimotion_core.model.track`; returns the model (eval mode) and the frame size (H, W)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    folder = Path(client.download_artifacts(run_id, MODEL_ARTIFACT_DIR))
+    description = json.loads((folder / MODEL_DESCRIPTION).read_text(encoding="utf-8"))
+    fit = FitConfig(preset=description["preset"], num_steps=description["num_steps"], seed=description["seed"])
+    config = fit.model_config(description["method"])
+    state = load_checkpoint(folder / MODEL_CHECKPOINT)
+    model = OmniMotion(config, int(description["num_frames"]), torch.Generator().manual_seed(config.trainer.seed))
+    model.load_state_dict(state["trainer"]["model"])
+    return model.to(device).eval(), (int(description["size"][0]), int(description["size"][1]))

@@ -8,8 +8,11 @@ a secret (see :func:`without_secrets`).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,10 +126,12 @@ def log_video_result(
     record: dict[str, object],
     artifacts: list[str] | None = None,
     fit_dir: str | None = None,
+    model: tuple[str, dict[str, object]] | None = None,
 ) -> str:
     """Log one (video, method) result as a nested run of ``parent_run_id``: its metrics, its pictures and,
     for a fitted model, fit time, steps, steps/s and the training losses as step series (``loss/<term>``).
-    Returns the nested run's id."""
+    ``model`` = (checkpoint path, description) is logged under ``model/`` so that
+    ``tasks.fit.load_logged_model`` can rebuild the fitted model. Returns the nested run's id."""
     client = MlflowClient(target.tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     video, method = str(record["video"]), str(record["method"])
@@ -151,6 +156,14 @@ def log_video_result(
     client.log_batch(run.info.run_id, params=params)
     for path in artifacts or []:
         client.log_artifact(run.info.run_id, path)
+    if model is not None:
+        checkpoint, description = model
+        with tempfile.TemporaryDirectory() as folder:
+            staged = Path(folder) / "model"
+            staged.mkdir()
+            shutil.copyfile(checkpoint, staged / "checkpoint.pt")
+            (staged / "fit.json").write_text(json.dumps(description, indent=2), encoding="utf-8")
+            client.log_artifacts(run.info.run_id, str(staged), artifact_path="model")
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return run.info.run_id
 

@@ -12,7 +12,9 @@ from mlflow import MlflowClient
 from flows.benchmark import benchmark
 from flows.config import EvaluationConfig, PipelineConfig
 from storage import layout
+from storage.prediction_store import read_predictions
 from storage.results_table import read_results_table
+from tasks.fit import load_logged_model
 from storage.tapvid import write_tapvid_davis_pickle
 from storage.video_sources import ArraySource
 from storage.video_store import ingest, list_videos
@@ -154,7 +156,21 @@ def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> No
     assert [m.step for m in client.get_metric_history(child.info.run_id, "loss/total")] == [2, 4, 6]
     video = child.data.tags["video"]
     artifacts = {item.path for item in client.list_artifacts(child.info.run_id)}
-    assert artifacts == {f"toy-{video}-omnimotion-tracks.mp4", f"toy-{video}-omnimotion-depth.png", f"toy-{video}-omnimotion-loss.png"}
+    assert artifacts == {
+        f"toy-{video}-omnimotion-tracks.mp4", f"toy-{video}-omnimotion-depth.png", f"toy-{video}-omnimotion-loss.png",
+        "model",
+    }
+    model, size = load_logged_model(result.tracking_uri, child.info.run_id)
+    assert size == (32, 32)
+    import torch
+
+    from omnimotion_core.model import track
+
+    tracks, occluded = track(model, torch.tensor([[0.0, 10.0, 12.0]]), model.num_frames, size)
+    assert tracks.shape == (1, 6, 2) and torch.isfinite(tracks).all()
+    stored = read_predictions(next((tmp_path / "data" / "videos" / f"toy-{video}.zarr" / "predictions").glob("omnimotion-*")))
+    again, _ = track(model, torch.from_numpy(stored.query_points), model.num_frames, size)
+    np.testing.assert_allclose(again.numpy(), stored.tracks, atol=1e-4)
 
 
 def test_a_second_identical_run_recomputes_no_stage(tmp_path: Path) -> None:

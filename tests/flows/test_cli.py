@@ -100,3 +100,19 @@ def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: 
     assert main(["fit", str(group), "--steps", "3", "--cpu-threads", "1", "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert f"fit: {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out
+
+
+def test_eval_rescores_stored_predictions_under_the_other_frame_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small", "--frames", "6"])
+    root = str(tmp_path / "d")
+    assert main(["eval", str(dataset), "--data-root", root]) == 2
+    assert "no stored predictions of small.pkl" in capsys.readouterr().err
+    assert main(["benchmark", str(dataset), "--methods", "zero_motion", "--data-root", root]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(dataset), "--frame-rule", "all_but_query", "--data-root", root]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Frames scored: all_but_query") and "| zero_motion |" in out
+    assert (tmp_path / "d" / "results" / "small" / "frames-all_but_query" / "results.csv").is_file()
