@@ -1,5 +1,5 @@
-"""The OmniMotion paper's ablation table on the synthetic benchmark: full model vs. uniform sampling vs.
-no photometric loss (the "no invertible" ablation is not implemented yet), next to DIS-C.
+"""The OmniMotion paper's ablation table on the synthetic benchmark: full model vs. uniform sampling (no
+hard mining) vs. no photometric loss vs. no invertible mapping (two separate MLPs), next to DIS-C.
 
     .venv/bin/python benchmarks/ablations.py [--videos 2] [--frames 24] [--size 128] [--steps 2400]
 

@@ -103,17 +103,22 @@ class FitConfig:
 
 
 def _uniform_sampling(config: OmniMotionConfig) -> OmniMotionConfig:
-    return replace(config, sampling=replace(config.sampling, mode="uniform"))
+    return replace(config, sampling=replace(config.sampling, mode="uniform", hard_mining_every=0))
 
 
 def _no_photometric(config: OmniMotionConfig) -> OmniMotionConfig:
     return replace(config, losses=replace(config.losses, photometric_max_weight=0.0))
 
 
+def _no_invertible(config: OmniMotionConfig) -> OmniMotionConfig:
+    return replace(config, bijection=replace(config.bijection, kind="mlp"))
+
+
 MODEL_METHODS: dict[str, Callable[[OmniMotionConfig], OmniMotionConfig]] = {
     "omnimotion": lambda config: config,
     "omnimotion-uniform": _uniform_sampling,
     "omnimotion-no-photometric": _no_photometric,
+    "omnimotion-no-invertible": _no_invertible,
 }
 """Methods that fit the model: the full model and the paper's ablations, as edits of the preset."""
 

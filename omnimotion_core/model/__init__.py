@@ -2,7 +2,8 @@
 
 Field components (``gabor_net``, ``encodings``, ``bijection``) -> fields (``fields``) -> model
 (``omnimotion``); ``rendering`` composites rays and maps them between frames; ``losses`` and ``objective``
-score a batch from ``sampling``; ``trainer`` loops; ``query`` tracks points and renders pseudo-depth.
+score a batch from ``sampling`` (steered by ``hard_mining``); ``trainer`` loops; ``query`` tracks points and
+renders pseudo-depth.
 """
 
 from omnimotion_core.model.config import PRESETS, OmniMotionConfig

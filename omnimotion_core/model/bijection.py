@@ -7,6 +7,9 @@ so the inverse recomputes the same (s, t): the map is exactly invertible by cons
 
 The axis split is drawn from a passed-in generator at construction and stored as the registered buffer
 ``axis_order`` [L, 3] = (kept axis, kept axis, moved axis), so a state_dict restores it.
+
+``MLPDeformation`` is the paper's "no invertible" ablation (``BijectionConfig.kind = "mlp"``): two separate
+MLPs for the two directions; :func:`build_frame_map` picks one by the config.
 """
 
 from __future__ import annotations
@@ -142,10 +145,7 @@ class Bijection(nn.Module):
     def _transform(
         self, points: Tensor, codes: Tensor, frame: Tensor, direction: Literal["to_canonical", "to_local"]
     ) -> Tensor:
-        if points.ndim != 2 or points.shape[1] != 3:
-            raise ValueError(f"Bijection: points must be [M, 3], got {tuple(points.shape)}")
-        if frame.shape != points.shape[:1]:
-            raise ValueError(f"Bijection: frame must be [M={points.shape[0]}], got {tuple(frame.shape)}")
+        _check_points(points, frame, "Bijection")
         if direction == "to_canonical":
             order = range(len(self.layers))
         elif direction == "to_local":
@@ -165,3 +165,86 @@ class Bijection(nn.Module):
                 moved = moved * torch.exp(s) + t
             points = torch.cat([kept, moved], dim=1).index_select(1, torch.argsort(axes))
         return points
+
+
+class DeformationMLP(nn.Module):
+    """One direction of the non-invertible ablation: p -> p + MLP([projection of PE(p), projection of psi]).
+
+    The same layout as a coupling layer's MLP (the code part of the first layer is computed once per frame),
+    but over all three coordinates and with a 3D output offset.
+
+    Args:
+        code_dim: size of the latent code psi.
+        config: widths and encoding.
+        generator: source of the initial values.
+    """
+
+    def __init__(self, code_dim: int, config: BijectionConfig, generator: torch.Generator) -> None:
+        super().__init__()
+        self.encoding = PositionalEncoding(3, config.num_frequencies)
+        self.encoding_projection = init_linear_(nn.Linear(self.encoding.out_dim, config.encoding_dim), generator)
+        self.code_projection = nn.Sequential(
+            init_linear_(nn.Linear(code_dim, code_dim), generator),
+            nn.LeakyReLU(),
+            init_linear_(nn.Linear(code_dim, code_dim), generator),
+        )
+        widths = config.hidden_dims
+        self.first_point = init_linear_(nn.Linear(config.encoding_dim, widths[0]), generator)
+        self.first_code = init_linear_(nn.Linear(code_dim, widths[0], bias=False), generator)
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.LeakyReLU(), init_linear_(nn.Linear(width_in, width_out), generator)]
+        layers += [nn.LeakyReLU(), init_linear_(nn.Linear(widths[-1], 3), generator)]
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, points: Tensor, codes: Tensor, frame: Tensor) -> Tensor:
+        """points: [M, 3]; codes: [F, C]; frame: int64 [M] (row of ``codes``) -> [M, 3] mapped points."""
+        condition = _PerPointRows(frame, codes.shape[0], points.dtype)(self.first_code(self.code_projection(codes)))
+        features = nn.functional.leaky_relu(self.encoding_projection(self.encoding(points)))
+        return points + self.head(self.first_point(features) + condition)
+
+
+class MLPDeformation(nn.Module):
+    """The paper's "no invertible" ablation of T_i: two separate MLPs, NOT inverses of each other.
+
+    local -> canonical is ``to_canonical_net(x, psi_i)`` and canonical -> local is ``to_local_net(u, psi_j)``;
+    nothing but the usual losses couples them (the paper's ablation adds no cycle term). Same interface as
+    :class:`Bijection`.
+
+    Args:
+        code_dim: size of the latent code psi.
+        config: MLP widths and encoding (``num_layers`` and ``max_log_scale`` are unused).
+        generator: source of the initial values.
+    """
+
+    def __init__(self, code_dim: int, config: BijectionConfig, generator: torch.Generator) -> None:
+        super().__init__()
+        self.to_canonical_net = DeformationMLP(code_dim, config, generator)
+        self.to_local_net = DeformationMLP(code_dim, config, generator)
+
+    def forward(self, x: Tensor, codes: Tensor, frame: Tensor) -> Tensor:
+        """Local -> canonical. x: [M, 3] local; codes: [F, C]; frame: int64 [M] -> u: [M, 3]."""
+        _check_points(x, frame, "MLPDeformation")
+        return self.to_canonical_net(x, codes, frame)
+
+    def inverse(self, u: Tensor, codes: Tensor, frame: Tensor) -> Tensor:
+        """Canonical -> local by the second MLP (only approximately the inverse of :meth:`forward`)."""
+        _check_points(u, frame, "MLPDeformation")
+        return self.to_local_net(u, codes, frame)
+
+
+def _check_points(points: Tensor, frame: Tensor, where: str) -> None:
+    """Raise unless points is [M, 3] and frame is [M]."""
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"{where}: points must be [M, 3], got {tuple(points.shape)}")
+    if frame.shape != points.shape[:1]:
+        raise ValueError(f"{where}: frame must be [M={points.shape[0]}], got {tuple(frame.shape)}")
+
+
+def build_frame_map(code_dim: int, config: BijectionConfig, generator: torch.Generator) -> Bijection | MLPDeformation:
+    """The T_i of ``config.kind``: :class:`Bijection` (``"real_nvp"``) or :class:`MLPDeformation` (``"mlp"``)."""
+    if config.kind == "real_nvp":
+        return Bijection(code_dim, config, generator)
+    if config.kind == "mlp":
+        return MLPDeformation(code_dim, config, generator)
+    raise ValueError(f"bijection.kind must be 'real_nvp' or 'mlp', got {config.kind!r}")

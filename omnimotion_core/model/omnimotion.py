@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from omnimotion_core.model.bijection import Bijection
+from omnimotion_core.model.bijection import build_frame_map
 from omnimotion_core.model.config import OmniMotionConfig
 from omnimotion_core.model.fields import CanonicalField, LatentCodes
 
@@ -18,6 +18,9 @@ class OmniMotion(nn.Module):
         num_frames: N.
         generator: source of every initial value and of the bijection's axis split.
 
+    ``bijection`` is the Real-NVP :class:`Bijection` or, with ``config.bijection.kind = "mlp"``, the
+    non-invertible ablation :class:`MLPDeformation`.
+
     The buffer ``steps_trained`` (int64 scalar) counts the optimisation steps behind the weights, so that
     inference renders the way training did (the nearest samples are masked early in training).
     """
@@ -28,7 +31,7 @@ class OmniMotion(nn.Module):
         super().__init__()
         self.config = config
         self.latent = LatentCodes(num_frames, config.latent, generator)
-        self.bijection = Bijection(config.latent.code_dim, config.bijection, generator)
+        self.bijection = build_frame_map(config.latent.code_dim, config.bijection, generator)
         self.canonical = CanonicalField(config.canonical, generator)
         self.register_buffer("steps_trained", torch.zeros((), dtype=torch.int64))
 

@@ -5,6 +5,11 @@ the step (``window_start + step // window_growth_steps``) and is drawn in propor
 trusted correspondences, with the neighbours i - 1 and i + 1 set to ``neighbour_weight`` each before
 renormalising. Pixels: trusted pixels of the pair, drawn in proportion to 1 / sqrt(count + 1).
 ``mode="uniform"`` makes both draws uniform. All randomness comes from the sampler's own generator.
+
+Hard mining: once per-frame error maps have been given (:meth:`BatchSampler.set_error_maps`, computed by
+``hard_mining.refresh_error_maps`` on the pixels that :meth:`BatchSampler.draw_probe` picks), half of the
+first frames are drawn in proportion to their mean error and half uniformly, and half of each pair's pixels
+in proportion to the error map of frame i and half as above. The maps are part of the sampler's state.
 """
 
 from __future__ import annotations
@@ -108,6 +113,18 @@ class BatchSampler:
             raise ValueError(
                 f"BatchSampler: video must be [{flow_set.num_frames}, {height}, {width}, 3], got {video.shape}"
             )
+        if config.hard_mining_every < 0 or config.hard_mining_blur < 0:
+            raise ValueError(
+                "BatchSampler: sampling.hard_mining_every and hard_mining_blur must be >= 0 (every=0 switches "
+                f"hard mining off), got {config.hard_mining_every} and {config.hard_mining_blur}"
+            )
+        probe_size = min(config.hard_mining_pairs_per_frame, config.hard_mining_pixels_per_pair)
+        if config.hard_mining_every > 0 and probe_size < 1:
+            raise ValueError(
+                "BatchSampler: hard mining is on but sampling.hard_mining_pairs_per_frame="
+                f"{config.hard_mining_pairs_per_frame}, hard_mining_pixels_per_pair="
+                f"{config.hard_mining_pixels_per_pair} (both must be >= 1)"
+            )
         self.config = config
         self.generator = generator
         self.num_frames = flow_set.num_frames
@@ -130,19 +147,12 @@ class BatchSampler:
             raise ValueError(f"sampling mode must be 'counts' or 'uniform', got {config.mode!r}")
         if not bool((self.pair_counts > 0).any()):
             raise ValueError("BatchSampler: the FlowSet has no trusted correspondence in any pair")
+        self.size = (height, width)
+        self.error_maps: Tensor | None = None
 
-    def sample(self, step: int) -> Batch:
-        """The batch of optimisation step ``step`` (on the CPU)."""
-        window = current_window(step, self.num_frames, self.config)
-        probabilities = pair_probabilities(self.pair_counts, window, self.config)
-        usable = probabilities.sum(dim=1) > 0
-        frame_i = torch.multinomial(usable.double(), self.config.num_pairs, replacement=True, generator=self.generator)
-        frame_j = torch.multinomial(probabilities[frame_i], 1, generator=self.generator)[:, 0]
+    def _batch_at(self, frame_i: Tensor, frame_j: Tensor, flat: Tensor, window: int) -> Batch:
+        """The batch of pixels ``flat`` [B, P] (y * W + x) of pairs (frame_i [B], frame_j [B])."""
         pair = self.pair_index[frame_i, frame_j]
-        pixel_probabilities = self.mask[pair].flatten(1) * self.pixel_weights[frame_i]
-        flat = torch.multinomial(
-            pixel_probabilities, self.config.pixels_per_pair, replacement=True, generator=self.generator
-        )
         y, x = flat // self.width, flat % self.width
         px_i = torch.stack([x, y], dim=-1).float()
         px_j = px_i + self.flow[pair[:, None], y, x]
@@ -150,10 +160,85 @@ class BatchSampler:
         valid = self.mask[pair[:, None], y, x]
         return Batch(frame_i=frame_i, frame_j=frame_j, px_i=px_i, px_j=px_j, valid=valid, rgb_i=rgb_i, max_gap=window)
 
+    def _first_frame_weights(self, usable: Tensor) -> Tensor:
+        """[N] weights of the first frame: uniform over usable frames, or half by mean error once mined."""
+        if self.error_maps is None:
+            return usable.double()
+        uniform = usable.double() / usable.sum()
+        frame_error = self.error_maps.flatten(1).mean(dim=1).double() * usable
+        return 0.5 * uniform + 0.5 * frame_error / frame_error.sum().clamp_min(1e-12)
+
+    def _pixel_weights(self, frame_i: Tensor, pair: Tensor) -> Tensor:
+        """[B, H * W] pixel weights of each pair: trusted pixels, by count (or uniform), half by error once mined."""
+        trusted = self.mask[pair].flatten(1)
+        base = trusted * self.pixel_weights[frame_i]
+        if self.error_maps is None:
+            return base
+        hard = trusted * self.error_maps[frame_i].flatten(1).double()
+        base = base / base.sum(dim=1, keepdim=True)
+        return 0.5 * base + 0.5 * hard / hard.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def sample(self, step: int) -> Batch:
+        """The batch of optimisation step ``step`` (on the CPU)."""
+        window = current_window(step, self.num_frames, self.config)
+        probabilities = pair_probabilities(self.pair_counts, window, self.config)
+        usable = probabilities.sum(dim=1) > 0
+        frame_i = torch.multinomial(
+            self._first_frame_weights(usable), self.config.num_pairs, replacement=True, generator=self.generator
+        )
+        frame_j = torch.multinomial(probabilities[frame_i], 1, generator=self.generator)[:, 0]
+        pixel_weights = self._pixel_weights(frame_i, self.pair_index[frame_i, frame_j])
+        flat = torch.multinomial(pixel_weights, self.config.pixels_per_pair, replacement=True, generator=self.generator)
+        return self._batch_at(frame_i, frame_j, flat, window)
+
+    def draw_probe(self, step: int) -> Batch:
+        """The pixels a hard-mining refresh evaluates at ``step``.
+
+        Every frame i with a usable pair gets ``hard_mining_pairs_per_frame`` pairs (i, j), drawn like
+        training pairs, and each pair ``hard_mining_pixels_per_pair`` trusted pixels, drawn uniformly.
+
+        Returns:
+            a Batch of B = (usable frames) * pairs_per_frame pairs x P = pixels_per_pair pixels.
+        """
+        window = current_window(step, self.num_frames, self.config)
+        probabilities = pair_probabilities(self.pair_counts, window, self.config)
+        frames = torch.nonzero(probabilities.sum(dim=1) > 0)[:, 0]
+        frame_i = frames.repeat_interleave(self.config.hard_mining_pairs_per_frame)
+        frame_j = torch.multinomial(
+            probabilities[frames], self.config.hard_mining_pairs_per_frame, replacement=True, generator=self.generator
+        ).flatten()
+        trusted = self.mask[self.pair_index[frame_i, frame_j]].flatten(1).double()
+        flat = torch.multinomial(
+            trusted, self.config.hard_mining_pixels_per_pair, replacement=True, generator=self.generator
+        )
+        return self._batch_at(frame_i, frame_j, flat, window)
+
+    def set_error_maps(self, error_maps: Tensor) -> None:
+        """Make later batches sample where the model's flow is wrong.
+
+        Args:
+            error_maps: float [N, H, W] >= 0, the model's flow error around each pixel of each frame (pixels).
+        """
+        expected = (self.num_frames, *self.size)
+        if tuple(error_maps.shape) != expected:
+            raise ValueError(
+                f"BatchSampler.set_error_maps: expected [N, H, W] = {list(expected)}, got {list(error_maps.shape)}"
+            )
+        if not bool(torch.isfinite(error_maps).all()) or bool((error_maps < 0).any()):
+            raise ValueError("BatchSampler.set_error_maps: error maps must be finite and >= 0")
+        self.error_maps = error_maps.detach().to("cpu", torch.float32).clone()
+
     def state_dict(self) -> dict[str, Tensor]:
-        """The generator state, so a resumed fit draws the same batches."""
-        return {"generator": self.generator.get_state()}
+        """The generator state and the hard-mining error maps (when set), so a resumed fit draws the same batches."""
+        state = {"generator": self.generator.get_state()}
+        if self.error_maps is not None:
+            state["error_maps"] = self.error_maps.clone()
+        return state
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict` (a state without ``error_maps`` clears them)."""
         self.generator.set_state(state["generator"])
+        if "error_maps" in state:
+            self.set_error_maps(state["error_maps"])
+        else:
+            self.error_maps = None

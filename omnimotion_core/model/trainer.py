@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from omnimotion_core.flow_set import FlowSet
 from omnimotion_core.model.config import OmniMotionConfig
+from omnimotion_core.model.hard_mining import refresh_error_maps
 from omnimotion_core.model.objective import compute_losses
 from omnimotion_core.model.omnimotion import OmniMotion
 from omnimotion_core.model.sampling import BatchSampler
@@ -29,7 +30,8 @@ class Trainer:
 
     The model is initialised from ``config.trainer.seed``; batches and depth jitter come from a generator
     seeded with ``seed + 1`` whose state is saved by :meth:`state_dict`, so a resumed fit is identical to an
-    uninterrupted one.
+    uninterrupted one. With hard mining on, the error maps are refreshed before every step that is a positive
+    multiple of ``config.sampling.hard_mining_every`` (see ``hard_mining``); they are saved with the sampler.
 
     Args:
         config: the configuration tree.
@@ -109,6 +111,9 @@ class Trainer:
         for group in self.optimiser.param_groups:
             opt = self.config.optimiser
             group["lr"] = learning_rate(self.base_rates[group["name"]], self.step, opt.decay_steps, opt.decay_factor)
+        every = self.config.sampling.hard_mining_every
+        if every > 0 and self.step > 0 and self.step % every == 0:
+            refresh_error_maps(self.model, self.sampler, self.step, self.size)
         batch = self.sampler.sample(self.step).to(self.device)
         use_autocast = self.config.trainer.autocast and self.device.type == "cuda"
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_autocast else contextlib.nullcontext()
@@ -120,7 +125,7 @@ class Trainer:
         return {name: value.detach() for name, value in terms.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        """Model, optimiser, sampler generator and step: everything a resumed fit needs."""
+        """Model, optimiser, sampler (generator and hard-mining maps) and step: everything a resumed fit needs."""
         return {
             "model": self.model.state_dict(),
             "optimiser": self.optimiser.state_dict(),

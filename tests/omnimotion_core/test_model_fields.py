@@ -1,10 +1,12 @@
 """Field components: GaborNet, encodings, contraction, bijection, canonical field, latent codes."""
 
 import math
+from dataclasses import replace
 
+import pytest
 import torch
 
-from omnimotion_core.model.bijection import Bijection, draw_axis_order
+from omnimotion_core.model.bijection import Bijection, MLPDeformation, build_frame_map, draw_axis_order
 from omnimotion_core.model.config import PRESETS, BijectionConfig, GaborNetConfig
 from omnimotion_core.model.encodings import contract_scene, encode_positions
 from omnimotion_core.model.fields import CanonicalField, LatentCodes
@@ -96,3 +98,35 @@ def test_many_frames_use_the_same_maths():
         single = bijection(x[m : m + 1], codes[frame[m : m + 1]], torch.zeros(1, dtype=torch.int64))
         torch.testing.assert_close(u[m : m + 1], single)
     assert (bijection.inverse(u, codes, frame) - x).abs().max() < 1e-5
+
+
+def test_mlp_ablation_is_not_an_exact_inverse_at_init():
+    deformation = MLPDeformation(8, replace(SMALL_BIJECTION, kind="mlp"), torch.Generator().manual_seed(0))
+    codes = torch.randn(4, 8)
+    frame = torch.randint(0, 4, (200,))
+    x = torch.cat([torch.rand(200, 2) * 2 - 1, torch.rand(200, 1) * 2], dim=1)
+    with torch.no_grad():
+        u = deformation(x, codes, frame)
+        round_trip = deformation.inverse(u, codes, frame)
+    assert u.shape == (200, 3) and (u - x).abs().max() > 1e-2
+    assert (round_trip - x).abs().max() > 1e-2
+
+
+def test_mlp_ablation_state_dict_restores_both_directions():
+    config = replace(PRESETS["fast"], bijection=replace(PRESETS["fast"].bijection, kind="mlp"))
+    model = OmniMotion(config, 5, torch.Generator().manual_seed(0))
+    rebuilt = OmniMotion(config, 5, torch.Generator().manual_seed(1))
+    assert isinstance(model.bijection, MLPDeformation)
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.rand(10, 3)
+    frame = torch.arange(10) % 5
+    with torch.no_grad():
+        codes, rebuilt_codes = model.latent_codes(), rebuilt.latent_codes()
+        for direction in ("to_canonical", "from_canonical"):
+            expected = getattr(model, direction)(x, frame, codes)
+            torch.testing.assert_close(getattr(rebuilt, direction)(x, frame, rebuilt_codes), expected)
+
+
+def test_unknown_frame_map_kind_raises():
+    with pytest.raises(ValueError, match="bijection.kind must be 'real_nvp' or 'mlp', got 'affine'"):
+        build_frame_map(8, replace(SMALL_BIJECTION, kind="affine"), torch.Generator())

@@ -81,3 +81,76 @@ def test_accepts_read_only_arrays():
         array.flags.writeable = False
     batch = BatchSampler(flow_set, None, SamplingConfig(num_pairs=2, pixels_per_pair=4), torch.Generator()).sample(0)
     assert batch.px_i.shape == (2, 4, 2) and batch.rgb_i is None
+
+
+def make_fully_trusted_flow_set(num_frames: int = 4, size: int = 8) -> FlowSet:
+    """make_flow_set with every pixel of every pair trusted."""
+    flow_set = make_flow_set(num_frames, size)
+    mask = np.ones_like(flow_set.mask)
+    counts = np.full((num_frames, size, size), num_frames - 1, np.int32)
+    return FlowSet(pairs=flow_set.pairs, flow=flow_set.flow, mask=mask, counts=counts)
+
+
+def test_hard_mining_samples_high_error_pixels_far_more_often():
+    config = SamplingConfig(num_pairs=64, pixels_per_pair=64, mode="uniform")
+    sampler = BatchSampler(make_fully_trusted_flow_set(), None, config, torch.Generator().manual_seed(0))
+    error_maps = torch.full((4, 8, 8), 0.1)
+    error_maps[:, :2] = 10.0  # rows y = 0, 1 are hard
+    before = sampler.sample(step=0)
+    sampler.set_error_maps(error_maps)
+    after = sampler.sample(step=0)
+
+    def hits_per_pixel(batch):
+        hard = batch.px_i[..., 1] < 2
+        return hard.sum().item() / 16, (~hard).sum().item() / 48
+
+    hard_before, easy_before = hits_per_pixel(before)
+    assert 0.7 < hard_before / easy_before < 1.4
+    # half uniform (1/64 per pixel), half by error (10 / 164.8 vs 0.1 / 164.8): about 4.7x
+    hard_after, easy_after = hits_per_pixel(after)
+    assert hard_after / easy_after > 3.5
+
+
+def test_hard_mining_draws_high_error_frames_more_often():
+    config = SamplingConfig(num_pairs=4000, pixels_per_pair=1, mode="uniform")
+    sampler = BatchSampler(make_fully_trusted_flow_set(), None, config, torch.Generator().manual_seed(0))
+    error_maps = torch.full((4, 8, 8), 0.01)
+    error_maps[2] = 3.0
+    sampler.set_error_maps(error_maps)
+    fraction = (sampler.sample(step=0).frame_i == 2).float().mean().item()
+    assert 0.55 < fraction < 0.7  # half uniform (1/4), half by mean error (~0.99)
+
+
+def test_probe_takes_trusted_pixels_of_every_frame():
+    config = SamplingConfig(hard_mining_pairs_per_frame=3, hard_mining_pixels_per_pair=20)
+    probe = BatchSampler(make_flow_set(), None, config, torch.Generator().manual_seed(0)).draw_probe(step=0)
+    assert probe.px_i.shape == (12, 20, 2)
+    assert probe.frame_i.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert probe.valid.all() and (probe.frame_j != probe.frame_i).all()
+    gap = (probe.frame_j - probe.frame_i).abs()
+    assert (probe.px_i[..., 0] <= gap[:, None]).all()
+
+
+def test_error_maps_are_saved_with_the_generator():
+    flow_set = make_fully_trusted_flow_set()
+    first = BatchSampler(flow_set, None, SamplingConfig(), torch.Generator().manual_seed(5))
+    first.set_error_maps(torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(0)))
+    second = BatchSampler(flow_set, None, SamplingConfig(), torch.Generator().manual_seed(6))
+    second.load_state_dict(first.state_dict())
+    assert torch.equal(first.error_maps, second.error_maps)
+    a, b = first.sample(3), second.sample(3)
+    assert torch.equal(a.px_i, b.px_i) and torch.equal(a.frame_i, b.frame_i)
+    second.load_state_dict({"generator": first.generator.get_state()})
+    assert second.error_maps is None
+
+
+def test_rejects_bad_error_maps_and_hard_mining_settings():
+    sampler = BatchSampler(make_flow_set(), None, SamplingConfig(), torch.Generator())
+    with pytest.raises(ValueError, match=r"expected \[N, H, W\] = \[4, 6, 6\], got \[4, 6, 5\]"):
+        sampler.set_error_maps(torch.zeros(4, 6, 5))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        sampler.set_error_maps(torch.full((4, 6, 6), -1.0))
+    with pytest.raises(ValueError, match="hard_mining_every"):
+        BatchSampler(make_flow_set(), None, SamplingConfig(hard_mining_every=-1), torch.Generator())
+    with pytest.raises(ValueError, match="hard_mining_pixels_per_pair=0"):
+        BatchSampler(make_flow_set(), None, SamplingConfig(hard_mining_pixels_per_pair=0), torch.Generator())

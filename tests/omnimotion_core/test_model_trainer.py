@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from omnimotion_core.model.config import PRESETS, BijectionConfig, GaborNetConfig, OmniMotionConfig
+from omnimotion_core.model.query import track
 from omnimotion_core.model.trainer import Trainer, learning_rate
 from tests.omnimotion_core.test_model_sampling import make_flow_set
 
@@ -20,7 +21,7 @@ def tiny_config() -> OmniMotionConfig:
         latent=replace(fast.latent, net=GaborNetConfig(width=16, num_layers=1, alpha=4.5), code_dim=8),
         bijection=BijectionConfig(num_layers=3, hidden_dims=(16,), encoding_dim=8),
         rendering=replace(fast.rendering, num_samples=8),
-        sampling=replace(fast.sampling, num_pairs=2, pixels_per_pair=8),
+        sampling=replace(fast.sampling, num_pairs=2, pixels_per_pair=8, hard_mining_every=0),
     )
 
 
@@ -47,18 +48,67 @@ def test_same_seed_gives_same_fit():
         assert torch.equal(a, b)
 
 
-def test_resumed_fit_matches_uninterrupted_fit():
-    straight = Trainer(tiny_config(), make_flow_set(), tiny_video())
+def hard_mining_config() -> OmniMotionConfig:
+    """tiny_config with hard mining every 4 steps on a small probe."""
+    sampling = replace(
+        tiny_config().sampling, hard_mining_every=4, hard_mining_pairs_per_frame=2, hard_mining_pixels_per_pair=8
+    )
+    return replace(tiny_config(), sampling=sampling)
+
+
+@pytest.mark.parametrize(
+    ("config", "split"),
+    [(tiny_config(), 10), (hard_mining_config(), 6), (hard_mining_config(), 8)],
+    ids=["plain", "hard_mining_between_refreshes", "hard_mining_at_a_refresh"],
+)
+def test_resumed_fit_matches_uninterrupted_fit(config, split):
+    straight = Trainer(config, make_flow_set(), tiny_video())
     straight.fit(20, progress=False)
-    interrupted = Trainer(tiny_config(), make_flow_set(), tiny_video())
-    interrupted.fit(10, progress=False)
+    interrupted = Trainer(config, make_flow_set(), tiny_video())
+    interrupted.fit(split, progress=False)
     state = copy.deepcopy(interrupted.state_dict())
-    resumed = Trainer(replace(tiny_config(), trainer=replace(tiny_config().trainer, seed=7)), make_flow_set(), tiny_video())
+    resumed = Trainer(replace(config, trainer=replace(config.trainer, seed=7)), make_flow_set(), tiny_video())
     resumed.load_state_dict(state)
-    resumed.fit(10, progress=False)
+    resumed.fit(20 - split, progress=False)
     assert resumed.step == 20 and int(resumed.model.steps_trained) == 20
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    if config.sampling.hard_mining_every > 0:
+        assert straight.sampler.error_maps is not None
+        assert torch.equal(straight.sampler.error_maps, resumed.sampler.error_maps)
+
+
+def test_hard_mining_refreshes_every_n_steps():
+    trainer = Trainer(hard_mining_config(), make_flow_set(), tiny_video())
+    trainer.fit(4, progress=False)
+    assert trainer.sampler.error_maps is None  # refreshed before step 4, i.e. in the fifth step
+    trainer.fit(1, progress=False)
+    first = trainer.sampler.error_maps.clone()
+    trainer.fit(4, progress=False)
+    assert not torch.equal(first, trainer.sampler.error_maps)
+    off = replace(hard_mining_config(), sampling=replace(hard_mining_config().sampling, hard_mining_every=0))
+    untouched = Trainer(off, make_flow_set(), tiny_video())
+    untouched.fit(9, progress=False)
+    assert untouched.sampler.error_maps is None
+
+
+def test_no_invertible_ablation_trains_and_resumes():
+    config = replace(tiny_config(), bijection=replace(tiny_config().bijection, kind="mlp"))
+    trainer = Trainer(config, make_flow_set(), tiny_video())
+    before = [p.detach().clone() for p in trainer.model.bijection.parameters()]
+    last = trainer.fit(3, progress=False)
+    assert np.isfinite(last["total"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.bijection.parameters(), strict=True))
+    rebuilt = Trainer(replace(config, trainer=replace(config.trainer, seed=9)), make_flow_set(), tiny_video())
+    rebuilt.load_state_dict(copy.deepcopy(trainer.state_dict()))
+    for a, b in zip(trainer.model.state_dict().values(), rebuilt.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    trainer.fit(2, progress=False)
+    rebuilt.fit(2, progress=False)
+    for a, b in zip(trainer.model.parameters(), rebuilt.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    tracks, occluded = track(trainer.model, torch.tensor([[0.0, 2.0, 3.0], [2.0, 1.0, 1.0]]), 4, (6, 6))
+    assert tracks.shape == (2, 4, 2) and occluded.shape == (2, 4) and torch.isfinite(tracks).all()
 
 
 def test_callback_every_n_steps_gets_loss_terms():
