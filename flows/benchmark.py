@@ -131,7 +131,7 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
             predictions = futures.get("track_with_model", futures.get("track_points"))
             fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
             video_group = futures["ingest_video"].result()
-            artifacts = render_visuals(video_group, predictions.result(), str(visuals_dir), fit_dir)
+            artifacts = render_visuals(video_group, predictions.result(), str(visuals_dir), fit_dir, config.fit)
             model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
             log_video_result(target, run_id, records[-1], artifacts, fit_dir, model)
         else:

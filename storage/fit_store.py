@@ -6,7 +6,7 @@ Layout::
       zarr.json                 attributes: schema_version, complete, params (model config, flow set, steps)
       checkpoints/step_<n>.pt   torch state (model, optimiser, sampler generator, step); written to a
                                 temporary file and renamed, so a checkpoint on disk is always whole
-      depth                     float16 [T, H, W] pseudo-depth (written when the fit completes)
+      depth                     float16 [T, H, W] pseudo-depth of every frame (optional export)
       dense/                    tracks of a pixel grid of one frame through every frame (optional export):
         query_points            float32 [N, 3] (t, y, x) pixels
         tracks                  float32 [N, T, 2] (x, y) pixels
@@ -119,18 +119,26 @@ def latest_checkpoint(fit_dir: Path) -> dict[str, Any] | None:
     return load_checkpoint(checkpoints[-1][1]) if checkpoints else None
 
 
-def complete_fit(fit_dir: Path, depth: np.ndarray, summary: dict[str, Any]) -> None:
-    """Store the pseudo-depth float [T, H, W] and mark the fit complete with ``summary`` (fit time, steps)."""
+def complete_fit(fit_dir: Path, summary: dict[str, Any]) -> None:
+    """Mark the fit complete (its last checkpoint written) with ``summary`` (fit time, steps, losses)."""
     group = zarr.open_group(str(fit_dir), mode="r+")
-    group.create_array(DEPTH_ARRAY, data=np.asarray(depth, dtype=np.float16), chunks=(1, *depth.shape[1:]), overwrite=True)
     group.attrs.update({"summary": json.loads(json.dumps(summary, default=str)), "complete": True})
 
 
-def read_depth(fit_dir: Path) -> np.ndarray:
-    """Pseudo-depth float32 [T, H, W] of a complete fit."""
-    group = zarr.open_group(str(fit_dir), mode="r")
+def write_depth(fit_dir: Path, depth: np.ndarray) -> Path:
+    """Store the pseudo-depth float [T, H, W] of a complete fit (replaces an older export)."""
+    group = zarr.open_group(str(fit_dir), mode="r+")
     if group.attrs.get("complete") is not True:
         raise IncompleteStoreError(f"{fit_dir}: the fit has not completed")
+    group.create_array(DEPTH_ARRAY, data=np.asarray(depth, dtype=np.float16), chunks=(1, *depth.shape[1:]), overwrite=True)
+    return Path(fit_dir) / DEPTH_ARRAY
+
+
+def read_depth(fit_dir: Path) -> np.ndarray:
+    """Pseudo-depth float32 [T, H, W] exported from a complete fit."""
+    group = zarr.open_group(str(fit_dir), mode="r")
+    if group.attrs.get("complete") is not True or DEPTH_ARRAY not in group:
+        raise IncompleteStoreError(f"{fit_dir}: no pseudo-depth exported (the fit is unfinished or not exported)")
     return np.asarray(group[DEPTH_ARRAY][:], dtype=np.float32)
 
 

@@ -24,6 +24,7 @@ from storage.fit_store import (
     open_fit,
     save_checkpoint,
     write_dense_tracks,
+    write_depth,
 )
 from storage.flow_store import read_flow_set
 from storage.prediction_store import Predictions, predictions_path, write_predictions
@@ -112,9 +113,7 @@ def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "om
     trainer.fit(callback=on_step, callback_every=interval, progress=False)
     checkpoint()
     seconds = fit_seconds + time.perf_counter() - started
-    model = trainer.model.eval()
-    depth = np.stack([pseudo_depth(model, t, group.size).cpu().numpy() for t in range(group.num_frames)])
-    complete_fit(fit_dir, depth, {
+    complete_fit(fit_dir, {
         "fit_seconds": seconds, "steps": trainer.step, "device": device,
         "steps_per_second": trainer.step / seconds if seconds > 0 else None, "loss_history": history,
         "loss_terms": ["step", *LOSS_TERMS],
@@ -151,7 +150,8 @@ def track_with_model(
 def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = "omnimotion",
                   query_frame: int = 0, grid_stride: int = 4) -> str:
     """Track every ``grid_stride``-th pixel of ``query_frame`` through all frames with a fitted model and
-    store the tracks in the fit (``dense/``); return that group's path."""
+    store the tracks (``dense/``) and the pseudo-depth of every frame (``depth``) in the fit; return the
+    dense group's path."""
     group = open_video(Path(video_group))
     if not 0 <= query_frame < group.num_frames:
         raise ValueError(f"query_frame must lie in [0, {group.num_frames}), got {query_frame}")
@@ -164,7 +164,9 @@ def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = 
     device = next(model.parameters()).device
     tracks, occluded = track(model, torch.from_numpy(query_points).to(device), group.num_frames, group.size)
     path = write_dense_tracks(Path(fit_dir), query_points, tracks.cpu().numpy(), occluded.cpu().numpy())
-    get_run_logger().info("%s: %d dense tracks exported", group.video_id, len(query_points))
+    depth = np.stack([pseudo_depth(model, t, group.size).cpu().numpy() for t in range(group.num_frames)])
+    write_depth(Path(fit_dir), depth)
+    get_run_logger().info("%s: %d dense tracks and %d depth maps exported", group.video_id, len(query_points), len(depth))
     return str(path)
 
 

@@ -9,7 +9,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from omnimotion_core.visuals import colorize_depth, draw_tracks
-from storage.fit_store import read_depth, read_fit_summary
+from flows.config import FitConfig
+from omnimotion_core.model import pseudo_depth
+from storage.fit_store import read_fit_summary
+from tasks.fit import load_fitted_model, resolve_device
 from storage.media import write_loss_curve, write_mp4, write_png
 from storage.prediction_store import read_predictions
 from storage.video_store import open_video
@@ -18,7 +21,9 @@ DEPTH_STRIP_FRAMES = 4
 
 
 @task(name="render_visuals", cache_policy=NO_CACHE)
-def render_visuals(video_group: str, predictions: str, out_dir: str, fit_dir: str | None = None) -> list[str]:
+def render_visuals(
+    video_group: str, predictions: str, out_dir: str, fit_dir: str | None = None, fit: FitConfig | None = None
+) -> list[str]:
     """Write ``<video>-<method>-tracks.mp4`` (predicted tracks over the frames, hidden when occluded) and,
     for a fitted model, ``-depth.png`` (pseudo-depth of a few frames, blue near, red far) and ``-loss.png``;
     return the paths."""
@@ -29,9 +34,14 @@ def render_visuals(video_group: str, predictions: str, out_dir: str, fit_dir: st
     overlay = draw_tracks(group.read_frames(), predicted.tracks, predicted.occluded)
     paths = [write_mp4(stem.with_name(stem.name + "-tracks.mp4"), overlay, fps=fps)]
     if fit_dir is not None:
-        depth = read_depth(Path(fit_dir))
-        shown = np.linspace(0, len(depth) - 1, min(DEPTH_STRIP_FRAMES, len(depth))).round().astype(int)
-        strip = np.concatenate([colorize_depth(depth[t]) for t in shown], axis=1)
+        if fit is None:
+            raise ValueError("render_visuals: a fit folder was given without its FitConfig")
+        model = load_fitted_model(Path(fit_dir), fit.model_config(predicted.method), group.num_frames,
+                                  resolve_device(fit.device))
+        shown = np.linspace(0, group.num_frames - 1, min(DEPTH_STRIP_FRAMES, group.num_frames)).round().astype(int)
+        strip = np.concatenate(
+            [colorize_depth(pseudo_depth(model, int(t), group.size).cpu().numpy()) for t in shown], axis=1
+        )
         paths.append(write_png(stem.with_name(stem.name + "-depth.png"), strip))
         summary = read_fit_summary(Path(fit_dir))
         if summary["loss_history"]:

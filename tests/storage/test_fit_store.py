@@ -17,6 +17,7 @@ from storage.fit_store import (
     open_fit,
     read_depth,
     save_checkpoint,
+    write_depth,
 )
 
 
@@ -54,8 +55,11 @@ def test_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
 
 def test_depth_is_readable_only_once_complete(tmp_path: Path) -> None:
     fit = open_fit(tmp_path / "v.zarr", "fit-a", {})
-    with pytest.raises(IncompleteStoreError, match="has not completed"):
-        read_depth(fit)
     depth = np.linspace(0, 2, 3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
-    complete_fit(fit, depth, {"fit_seconds": 1.5})
+    with pytest.raises(IncompleteStoreError, match="has not completed"):
+        write_depth(fit, depth)
+    complete_fit(fit, {"fit_seconds": 1.5})
+    with pytest.raises(IncompleteStoreError, match="no pseudo-depth exported"):
+        read_depth(fit)
+    write_depth(fit, depth)
     np.testing.assert_allclose(read_depth(fit), depth, atol=1e-3)
