@@ -18,6 +18,9 @@ from storage.prediction_store import read_predictions
 from storage.video_store import open_video
 
 DEPTH_STRIP_FRAMES = 4
+DEPTH_STRIP_MAX_SIDE = 128
+"""Longest side of the rendered depth maps: the model is resolution-free, and a 256x256 map costs about
+half a minute per frame on one CPU thread."""
 
 
 @task(name="render_visuals", cache_policy=NO_CACHE)
@@ -39,9 +42,9 @@ def render_visuals(
         model = load_fitted_model(Path(fit_dir), fit.model_config(predicted.method), group.num_frames,
                                   resolve_device(fit.device))
         shown = np.linspace(0, group.num_frames - 1, min(DEPTH_STRIP_FRAMES, group.num_frames)).round().astype(int)
-        strip = np.concatenate(
-            [colorize_depth(pseudo_depth(model, int(t), group.size).cpu().numpy()) for t in shown], axis=1
-        )
+        scale = min(1.0, DEPTH_STRIP_MAX_SIDE / max(group.size))
+        size = (max(2, round(group.size[0] * scale)), max(2, round(group.size[1] * scale)))
+        strip = np.concatenate([colorize_depth(pseudo_depth(model, int(t), size).cpu().numpy()) for t in shown], axis=1)
         paths.append(write_png(stem.with_name(stem.name + "-depth.png"), strip))
         summary = read_fit_summary(Path(fit_dir))
         if summary["loss_history"]:
