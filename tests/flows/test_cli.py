@@ -57,10 +57,11 @@ def test_unknown_tapvid_video_lists_valid_names(tmp_path: Path, capsys: pytest.C
 
 
 def test_demo_prints_the_table_and_where_results_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--preset", "small", "--data-root", str(tmp_path)]) == 0
+    assert main(["demo", "--videos", "1", "--frames", "5", "--size", "32", "--steps", "3",
+                 "--data-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| zero_motion |" in out and "| dis-c |" in out and "| dis-d |" in out
-    assert f"results: {tmp_path}/results/synthetic-small-seed0/results.csv" in out
+    assert "| zero_motion |" in out and "| dis-c |" in out and "| dis-d |" in out and "| omnimotion |" in out
+    assert f"results: {tmp_path}/results/synthetic-demo-1v-5f-32px-seed0/results.csv" in out
     assert "MLflow:  run " in out and f"sqlite:///{tmp_path}/mlflow.db" in out
 
 
