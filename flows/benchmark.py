@@ -34,8 +34,9 @@ class BenchmarkResult:
         csv_path / markdown_path: where the table was written.
         mlflow_run_id: the benchmark's parent run in MLflow.
         tracking_uri: where that run is stored.
-        records: one row per (video, method) that finished: dataset, method, video and metric means.
-        failures: ``(video, method, error message)`` of every (video, method) that did not finish.
+        records: one row per (video, method) that was scored: dataset, method, video and metric means.
+        failures: ``(video, method, "stage: error")`` of every (video, method) that was not scored, or
+            whose pictures or MLflow run could not be made (its scores are still in the table).
     """
 
     table_markdown: str
@@ -122,6 +123,7 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
 
     records: list[dict[str, object]] = []
     failures: list[tuple[str, str, str]] = []
+    reporting: list[tuple[str, str, list[tuple[str, PrefectFuture]]]] = []
     for done, (name, method, stages) in enumerate(chains, start=1):
         evaluation = stages[-1][1]
         evaluation.wait()
@@ -131,12 +133,17 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
             predictions = futures.get("track_with_model", futures.get("track_points"))
             fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
             video_group = futures["ingest_video"].result()
-            artifacts = render_visuals(video_group, predictions.result(), str(visuals_dir), fit_dir, config.fit)
+            visuals = render_visuals.submit(video_group, predictions, str(visuals_dir), fit_dir, config.fit)
             model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
-            log_video_result(target, run_id, records[-1], artifacts, fit_dir, model)
+            logged = log_video_result.submit(target, run_id, records[-1], visuals, fit_dir, model)
+            reporting.append((name, method, [("render_visuals", visuals), ("log_video_result", logged)]))
         else:
             failures.append((name, method, _first_error(stages)))
         logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))
+    for name, method, stages in reporting:
+        stages[-1][1].wait()
+        if not stages[-1][1].state.is_completed():
+            failures.append((name, method, _first_error(stages)))
     for name, method, message in failures:
         logger.error("benchmark: %s with %s failed: %s", name, method, message)
     if not records:

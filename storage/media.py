@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+_PLOT_LOCK = threading.Lock()
+"""Matplotlib's state (and its mathtext parser) is not thread-safe: plots are drawn one at a time."""
 
 
 def _temporary_beside(path: Path, suffix: str) -> Path:
@@ -56,29 +60,30 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = 10.0) -> Path:
 
 def write_loss_curve(path: Path, history: Sequence[Sequence[float]], terms: Sequence[str]) -> Path:
     """Plot loss terms against steps (log scale) as a PNG; ``history`` rows are ``[step, *terms]``."""
-    import matplotlib
+    with _PLOT_LOCK:
+        return _plot_loss_curve(Path(path), np.asarray(history, dtype=np.float64), terms)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    rows = np.asarray(history, dtype=np.float64)
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+def _plot_loss_curve(path: Path, rows: np.ndarray, terms: Sequence[str]) -> Path:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatter
+
+    figure = Figure(figsize=(6, 3.5), dpi=100)
+    axes = figure.add_subplot()
+    for column, term in enumerate(terms, start=1):
+        values = rows[:, column]
+        if np.any(values > 0):
+            axes.plot(rows[:, 0], np.maximum(values, 1e-8), label=term)
+    axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(LogFormatter())
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    temporary = _temporary_beside(path, ".png")
     try:
-        for column, term in enumerate(terms, start=1):
-            values = rows[:, column]
-            if np.any(values > 0):
-                axes.plot(rows[:, 0], np.maximum(values, 1e-8), label=term)
-        axes.set_yscale("log")
-        axes.set_xlabel("step")
-        axes.set_ylabel("loss")
-        axes.legend(fontsize=7)
-        figure.tight_layout()
-        temporary = _temporary_beside(Path(path), ".png")
-        try:
-            figure.savefig(temporary, format="png")
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        figure.savefig(temporary, format="png")
+        os.replace(temporary, path)
     finally:
-        plt.close(figure)
-    return Path(path)
+        temporary.unlink(missing_ok=True)
+    return path
