@@ -20,9 +20,7 @@ read with ``torch.load(..., weights_only=True)``: only tensors and plain contain
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import torch
 import zarr
 
 from storage import layout
+from storage.publish import atomic_file
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -70,16 +69,8 @@ def save_checkpoint(fit_dir: Path, step: int, state: dict[str, Any], keep: int =
     folder = Path(fit_dir) / CHECKPOINTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step_{step:08d}.pt"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".step_", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, final)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(final) as temporary:
+        torch.save(state, temporary)
     for _, old in list_checkpoints(fit_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return final

@@ -1,13 +1,10 @@
 """Image, video and plot files written for people to look at (MLflow artifacts, run folders).
 
-Each file is written under a temporary name in its folder and renamed into place, so a reader never sees
-half a file.
+Each file is written through :func:`storage.publish.atomic_file`, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,46 +12,34 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from storage.publish import atomic_file
+
 _PLOT_LOCK = threading.Lock()
 """Matplotlib's state (and its mathtext parser) is not thread-safe: plots are drawn one at a time."""
-
-
-def _temporary_beside(path: Path, suffix: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(handle)
-    return Path(name)
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:
     """Write ``uint8 [H, W, 3]`` RGB as a PNG file."""
     path = Path(path)
-    temporary = _temporary_beside(path, ".png")
-    try:
+    with atomic_file(path) as temporary:
         if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
             raise OSError(f"{path}: OpenCV could not write the PNG")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float = 10.0) -> Path:
     """Write ``uint8 [T, H, W, 3]`` RGB frames as an MPEG-4 (mp4v) video."""
     path = Path(path)
-    temporary = _temporary_beside(path, ".mp4")
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    try:
-        if not writer.isOpened():
-            raise OSError(f"{path}: OpenCV has no mp4v encoder here")
-        for frame in frames:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        writer.release()
-        os.replace(temporary, path)
-    finally:
-        writer.release()
-        temporary.unlink(missing_ok=True)
+    with atomic_file(path) as temporary:
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        try:
+            if not writer.isOpened():
+                raise OSError(f"{path}: OpenCV has no mp4v encoder here")
+            for frame in frames:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
     return path
 
 
@@ -80,10 +65,6 @@ def _plot_loss_curve(path: Path, rows: np.ndarray, terms: Sequence[str]) -> Path
     axes.set_ylabel("loss")
     axes.legend(fontsize=7)
     figure.tight_layout()
-    temporary = _temporary_beside(path, ".png")
-    try:
+    with atomic_file(path) as temporary:
         figure.savefig(temporary, format="png")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path

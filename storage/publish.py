@@ -1,4 +1,4 @@
-"""Atomic publishing of folders: write under a partial name, rename into place when finished.
+"""Atomic publishing of folders and files: write under a partial name, rename into place when finished.
 
 A partial folder records its writer (host and process id). A later writer removes partial folders
 whose process is gone (same host) or that are older than :data:`STALE_AFTER_SECONDS` (any host), so a
@@ -11,8 +11,11 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from storage.layout import PARTIAL_MARKER
@@ -85,3 +88,22 @@ def publish(partial_path: Path, final_path: Path) -> bool:
 def discard(partial_path: Path) -> None:
     """Delete a partial folder after a failed write."""
     shutil.rmtree(partial_path, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write a whole file to; when the block ends without an
+    error the file is flushed to disk and renamed to ``path``, otherwise it is deleted. A reader of
+    ``path`` sees the old file or the new one, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with temporary.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

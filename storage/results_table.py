@@ -7,8 +7,6 @@ pixels at 256x256. Files are ``results.csv`` (two header rows: dataset, metric) 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pandas as pd
 
 from omnimotion_core.metrics import FrameRule
 from storage.errors import InputError
+from storage.publish import atomic_file
 
 RESULTS_CSV = "results.csv"
 RESULTS_MARKDOWN = "results.md"
@@ -215,16 +214,6 @@ def _markdown_row(cells: list[str]) -> str:
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and os.replace."""
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` as a whole file (see :func:`storage.publish.atomic_file`)."""
+    with atomic_file(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")

@@ -46,9 +46,7 @@ rejects points stored in pixels rather than normalised.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +56,7 @@ import cv2
 import numpy as np
 
 from storage.errors import InputError
+from storage.publish import atomic_file
 from storage.safe_pickle import load_pickle_safely
 from storage.video_sources import resize_frame
 
@@ -476,16 +475,5 @@ def write_tapvid_davis_pickle(path: Path, videos: Mapping[str, Mapping[str, np.n
             "points": np.ascontiguousarray(checked.points, dtype=np.float32),
             "occluded": np.ascontiguousarray(checked.occluded),
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            pickle.dump(payload, handle, protocol=4)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary, temporary.open("wb") as stream:
+        pickle.dump(payload, stream, protocol=4)
