@@ -30,7 +30,11 @@ from omnimotion_core.flow import (  # noqa: E402
     compute_flow_set,
     select_pairs,
 )
-from omnimotion_core.synthetic import generate_synthetic_video, generate_tapvid_dataset, resize_synthetic_preset  # noqa: E402
+from omnimotion_core.synthetic import (  # noqa: E402
+    generate_synthetic_video,
+    generate_tapvid_dataset,
+    resize_synthetic_preset,
+)
 from storage.tapvid import write_tapvid_davis_pickle  # noqa: E402
 from storage.video_sources import resize_frame  # noqa: E402
 

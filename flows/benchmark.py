@@ -14,15 +14,24 @@ from prefect.futures import PrefectFuture
 from flows.config import MODEL_METHODS, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
-from storage.results_table import build_results_table, render_results_table, write_results_table
+from storage.results_table import (
+    build_results_table,
+    render_results_table,
+    write_results_table,
+)
 from storage.tapvid import list_tapvid_videos
 from tasks.evaluate import evaluate_tapvid
-from tasks.ingest import ingest_video
 from tasks.fit import fit_model, model_artifacts, track_with_model
 from tasks.flow import compute_flow_set_task
+from tasks.ingest import ingest_video
 from tasks.track import check_method, track_points
+from tasks.tracking import (
+    TrackingTarget,
+    finish_benchmark_run,
+    log_video_result,
+    start_benchmark_run,
+)
 from tasks.visuals import render_visuals
-from tasks.tracking import TrackingTarget, finish_benchmark_run, log_video_result, start_benchmark_run
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,10 @@ def _quiet_services() -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
+    from omnimotion_core.synthetic import (
+        generate_tapvid_dataset,
+        resize_synthetic_preset,
+    )
     from storage.tapvid import write_tapvid_davis_pickle
 
     height, width = args.size if args.size else (None, None)
@@ -76,8 +79,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.benchmark import benchmark
     from flows.config import EvaluationConfig, PipelineConfig
-    from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
     from flows.runners import make_task_runner, resolve_runner_config
+    from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
 
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
@@ -105,7 +108,12 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 def _flow_config(args: argparse.Namespace) -> FlowConfig:
     """The flow settings given on the command line."""
-    from omnimotion_core.flow import DisConfig, FlowEngineConfig, PairSelectionConfig, RaftEngineConfig
+    from omnimotion_core.flow import (
+        DisConfig,
+        FlowEngineConfig,
+        PairSelectionConfig,
+        RaftEngineConfig,
+    )
 
     return FlowConfig(
         engine=FlowEngineConfig(

@@ -6,7 +6,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from omnimotion_core.flow import ConsistencyConfig, FlowEngineConfig, PairSelectionConfig
+from omnimotion_core.flow import (
+    ConsistencyConfig,
+    FlowEngineConfig,
+    PairSelectionConfig,
+)
 from omnimotion_core.metrics import FrameRule, QueryMode
 from omnimotion_core.model import PRESETS, OmniMotionConfig
 from storage.layout import default_data_root

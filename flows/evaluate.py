@@ -11,7 +11,11 @@ from prefect import flow, get_run_logger
 from flows.config import PipelineConfig
 from storage import layout
 from storage.prediction_store import list_predictions, read_predictions
-from storage.results_table import build_results_table, render_results_table, write_results_table
+from storage.results_table import (
+    build_results_table,
+    render_results_table,
+    write_results_table,
+)
 from storage.tapvid import list_tapvid_videos
 from tasks.evaluate import evaluate_tapvid
 

@@ -14,7 +14,12 @@ from flows.config import FitConfig, FlowConfig, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
 from tasks.fit import export_tracks, fit_model
-from tasks.flow import compute_flow_chunk, import_external_tracks, plan_flow_set, publish_flow_set
+from tasks.flow import (
+    compute_flow_chunk,
+    import_external_tracks,
+    plan_flow_set,
+    publish_flow_set,
+)
 from tasks.ingest import ingest_video
 
 

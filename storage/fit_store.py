@@ -29,8 +29,8 @@ import torch
 import zarr
 
 from storage import layout
-from storage.publish import atomic_file
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
+from storage.publish import atomic_file
 
 CHECKPOINTS_DIR = "checkpoints"
 DEPTH_ARRAY = "depth"

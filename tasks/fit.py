@@ -15,7 +15,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.config import EvaluationConfig, FitConfig
-from omnimotion_core.model import OmniMotion, OmniMotionConfig, Trainer, pseudo_depth, track
+from omnimotion_core.model import (
+    OmniMotion,
+    OmniMotionConfig,
+    Trainer,
+    pseudo_depth,
+    track,
+)
 from storage.fit_store import (
     complete_fit,
     latest_checkpoint,

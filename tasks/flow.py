@@ -19,9 +19,9 @@ from omnimotion_core.flow import (
     select_pairs,
 )
 from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig
-from storage.layout import PARTIAL_MARKER
 from storage.external_tracks import read_external_tracks
 from storage.flow_store import FlowSetWriter, flow_set_name, write_flow_set
+from storage.layout import PARTIAL_MARKER
 from storage.raft_weights import read_raft_weights
 from storage.video_store import open_video
 

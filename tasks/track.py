@@ -10,7 +10,13 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.config import EvaluationConfig, FlowConfig
 from omnimotion_core.flow import FlowEngineConfig
-from omnimotion_core.trackers import FLOW_TRACKER_METHODS, TRACKERS, Tracker, flow_tracker, get_tracker
+from omnimotion_core.trackers import (
+    FLOW_TRACKER_METHODS,
+    TRACKERS,
+    Tracker,
+    flow_tracker,
+    get_tracker,
+)
 from storage.prediction_store import Predictions, predictions_path, write_predictions
 from storage.tapvid import load_tapvid_sample
 from storage.video_store import open_video

@@ -8,14 +8,14 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from omnimotion_core.visuals import colorize_depth, draw_tracks
 from flows.config import FitConfig
 from omnimotion_core.model import pseudo_depth
+from omnimotion_core.visuals import colorize_depth, draw_tracks
 from storage.fit_store import read_fit_summary
-from tasks.fit import load_fitted_model, resolve_device
 from storage.media import write_loss_curve, write_mp4, write_png
 from storage.prediction_store import read_predictions
 from storage.video_store import open_video
+from tasks.fit import load_fitted_model, resolve_device
 
 DEPTH_STRIP_FRAMES = 4
 DEPTH_STRIP_MAX_SIDE = 128

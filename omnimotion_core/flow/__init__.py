@@ -26,7 +26,12 @@ from omnimotion_core.flow.flow_set_builder import (
     flow_set_params,
     merge_flow_sets,
 )
-from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, split_pairs, unordered_pairs
+from omnimotion_core.flow.pairs import (
+    PairSelectionConfig,
+    select_pairs,
+    split_pairs,
+    unordered_pairs,
+)
 from omnimotion_core.flow.trackers import track_chained, track_direct
 
 __all__ = [

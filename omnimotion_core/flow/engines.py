@@ -22,7 +22,13 @@ import cv2
 import numpy as np
 import torch
 
-from omnimotion_core.flow.raft import Raft, RaftVariant, build_raft, compute_raft_flow, load_raft_state_dict
+from omnimotion_core.flow.raft import (
+    Raft,
+    RaftVariant,
+    build_raft,
+    compute_raft_flow,
+    load_raft_state_dict,
+)
 
 DisPreset = Literal["ultrafast", "fast", "medium"]
 

@@ -14,7 +14,11 @@ import numpy as np
 
 from omnimotion_core.flow.consistency import ConsistencyConfig, consistency_mask
 from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig, iter_pair_flows
-from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, with_reverse_pairs
+from omnimotion_core.flow.pairs import (
+    PairSelectionConfig,
+    select_pairs,
+    with_reverse_pairs,
+)
 from omnimotion_core.flow_set import FlowSet
 
 ProgressCallback = Callable[[int, int], None]

@@ -22,7 +22,12 @@ from omnimotion_core.synthetic.dataset import (
 from omnimotion_core.synthetic.render import render_frame_linear, render_video
 from omnimotion_core.synthetic.scene import Layer, Scene, build_scene
 from omnimotion_core.synthetic.statistics import TrackStatistics, summarize_tracks
-from omnimotion_core.synthetic.tracks import GroundTruthTracks, ground_truth_flow, sample_tracks, surface_layers
+from omnimotion_core.synthetic.tracks import (
+    GroundTruthTracks,
+    ground_truth_flow,
+    sample_tracks,
+    surface_layers,
+)
 
 __all__ = [
     "SYNTHETIC_PRESETS",

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnimotion_core.synthetic.config import SyntheticDatasetConfig, SyntheticVideoConfig
+from omnimotion_core.synthetic.config import (
+    SyntheticDatasetConfig,
+    SyntheticVideoConfig,
+)
 from omnimotion_core.synthetic.render import render_video
 from omnimotion_core.synthetic.scene import Scene, build_scene
 from omnimotion_core.synthetic.tracks import GroundTruthTracks, sample_tracks

@@ -18,7 +18,11 @@ from omnimotion_core.synthetic.choreography import (
     plan_object_paths,
 )
 from omnimotion_core.synthetic.config import BLOB_HARMONICS, SyntheticVideoConfig
-from omnimotion_core.synthetic.motion import random_camera_path, similarity_transforms, smooth_wave
+from omnimotion_core.synthetic.motion import (
+    random_camera_path,
+    similarity_transforms,
+    smooth_wave,
+)
 from omnimotion_core.synthetic.textures import PHOTO_NAMES, blob_alpha, crop_texture
 
 LayerKind = Literal["background", "object"]

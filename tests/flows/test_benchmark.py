@@ -14,10 +14,10 @@ from flows.config import EvaluationConfig, PipelineConfig
 from storage import layout
 from storage.prediction_store import read_predictions
 from storage.results_table import read_results_table
-from tasks.fit import load_logged_model
 from storage.tapvid import write_tapvid_davis_pickle
 from storage.video_sources import ArraySource
 from storage.video_store import ingest, list_videos
+from tasks.fit import load_logged_model
 
 
 def _toy_dataset(path: Path) -> dict[str, dict[str, np.ndarray]]:

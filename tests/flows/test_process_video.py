@@ -11,7 +11,11 @@ from prefect import flow
 
 from flows.config import EvaluationConfig, FlowConfig, PipelineConfig
 from flows.process_video import compute_flows, process_video
-from omnimotion_core.synthetic import SYNTHETIC_PRESETS, generate_tapvid_dataset, resize_synthetic_preset
+from omnimotion_core.synthetic import (
+    SYNTHETIC_PRESETS,
+    generate_tapvid_dataset,
+    resize_synthetic_preset,
+)
 from storage.flow_store import list_flow_sets, read_flow_set
 from storage.tapvid import write_tapvid_davis_pickle
 from storage.video_sources import TapVidVideoSource

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, split_pairs, unordered_pairs
+from omnimotion_core.flow.pairs import (
+    PairSelectionConfig,
+    select_pairs,
+    split_pairs,
+    unordered_pairs,
+)
 
 
 def test_all_mode_selects_every_ordered_pair_once():

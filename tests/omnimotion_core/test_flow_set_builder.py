@@ -9,7 +9,12 @@ import skimage.data
 import torch
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
-from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig, RaftEngineConfig, build_flow_engine
+from omnimotion_core.flow.engines import (
+    FlowEngine,
+    FlowEngineConfig,
+    RaftEngineConfig,
+    build_flow_engine,
+)
 from omnimotion_core.flow.flow_set_builder import (
     compute_flow_set,
     compute_pair_chunk,
@@ -17,7 +22,12 @@ from omnimotion_core.flow.flow_set_builder import (
     flow_set_params,
     merge_flow_sets,
 )
-from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, split_pairs, unordered_pairs
+from omnimotion_core.flow.pairs import (
+    PairSelectionConfig,
+    select_pairs,
+    split_pairs,
+    unordered_pairs,
+)
 from omnimotion_core.flow.raft import build_raft
 
 VELOCITY = (1.5, -1.0)  # (dx, dy) pixels per frame

@@ -7,7 +7,11 @@ import skimage.data
 import torch
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
-from omnimotion_core.flow.engines import FlowEngineConfig, RaftEngineConfig, build_flow_engine
+from omnimotion_core.flow.engines import (
+    FlowEngineConfig,
+    RaftEngineConfig,
+    build_flow_engine,
+)
 from omnimotion_core.flow.raft import build_raft
 from omnimotion_core.flow.trackers import track_chained, track_direct
 

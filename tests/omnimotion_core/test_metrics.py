@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omnimotion_core.metrics import THRESHOLDS_PX, scored_frames, tapvid_metrics, temporal_coherence
+from omnimotion_core.metrics import (
+    THRESHOLDS_PX,
+    scored_frames,
+    tapvid_metrics,
+    temporal_coherence,
+)
 
 TAPVID_KEYS = (
     ["occlusion_accuracy"]

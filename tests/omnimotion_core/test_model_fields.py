@@ -6,7 +6,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from omnimotion_core.model.bijection import Bijection, MLPDeformation, build_frame_map, draw_axis_order
+from omnimotion_core.model.bijection import (
+    Bijection,
+    MLPDeformation,
+    build_frame_map,
+    draw_axis_order,
+)
 from omnimotion_core.model.config import PRESETS, BijectionConfig, GaborNetConfig
 from omnimotion_core.model.encodings import contract_scene, encode_positions
 from omnimotion_core.model.fields import CanonicalField, LatentCodes

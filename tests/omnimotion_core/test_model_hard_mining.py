@@ -4,7 +4,11 @@ from dataclasses import replace
 
 import torch
 
-from omnimotion_core.model.hard_mining import predict_correspondences, refresh_error_maps, splat_error_maps
+from omnimotion_core.model.hard_mining import (
+    predict_correspondences,
+    refresh_error_maps,
+    splat_error_maps,
+)
 from omnimotion_core.model.omnimotion import OmniMotion
 from omnimotion_core.model.sampling import BatchSampler
 from tests.omnimotion_core.test_model_sampling import make_flow_set

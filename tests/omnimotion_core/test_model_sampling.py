@@ -6,7 +6,11 @@ import torch
 
 from omnimotion_core.flow_set import FlowSet
 from omnimotion_core.model.config import SamplingConfig
-from omnimotion_core.model.sampling import BatchSampler, current_window, pair_probabilities
+from omnimotion_core.model.sampling import (
+    BatchSampler,
+    current_window,
+    pair_probabilities,
+)
 
 
 def make_flow_set(num_frames: int = 4, size: int = 6) -> FlowSet:

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from omnimotion_core.model.config import PRESETS, BijectionConfig, GaborNetConfig, OmniMotionConfig
+from omnimotion_core.model.config import (
+    PRESETS,
+    BijectionConfig,
+    GaborNetConfig,
+    OmniMotionConfig,
+)
 from omnimotion_core.model.query import track
 from omnimotion_core.model.trainer import Trainer, learning_rate
 from tests.omnimotion_core.test_model_sampling import make_flow_set

@@ -6,7 +6,12 @@ import torch
 
 from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig, build_flow_engine
 from omnimotion_core.flow.raft import build_raft
-from omnimotion_core.trackers import FLOW_TRACKER_METHODS, TRACKERS, flow_tracker, get_tracker
+from omnimotion_core.trackers import (
+    FLOW_TRACKER_METHODS,
+    TRACKERS,
+    flow_tracker,
+    get_tracker,
+)
 
 QUERIES = np.array([[0.0, 10.0, 12.0], [2.0, 20.0, 30.0]])  # (t, y, x)
 

@@ -11,8 +11,17 @@ import zarr
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
 from omnimotion_core.flow.engines import DisConfig, FlowEngineConfig, build_flow_engine
-from omnimotion_core.flow.flow_set_builder import compute_flow_set, compute_pair_chunk, flow_set_params
-from omnimotion_core.flow.pairs import PairSelectionConfig, select_pairs, split_pairs, unordered_pairs
+from omnimotion_core.flow.flow_set_builder import (
+    compute_flow_set,
+    compute_pair_chunk,
+    flow_set_params,
+)
+from omnimotion_core.flow.pairs import (
+    PairSelectionConfig,
+    select_pairs,
+    split_pairs,
+    unordered_pairs,
+)
 from omnimotion_core.flow_set import FlowSet
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
 from storage.flow_store import (

@@ -9,7 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from omnimotion_core.flow.raft import build_raft, compute_raft_flow, load_raft_state_dict, raft_variant_of
+from omnimotion_core.flow.raft import (
+    build_raft,
+    compute_raft_flow,
+    load_raft_state_dict,
+    raft_variant_of,
+)
 from storage.errors import InputError
 from storage.raft_weights import read_raft_weights
 

@@ -17,7 +17,12 @@ import zarr
 
 from storage import layout
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
-from storage.video_sources import ArraySource, ImageFolderSource, VideoFileSource, open_source
+from storage.video_sources import (
+    ArraySource,
+    ImageFolderSource,
+    VideoFileSource,
+    open_source,
+)
 from storage.video_store import IngestConfig, ingest, list_videos, open_video
 
 
