@@ -114,3 +114,26 @@ def test_process_video_fits_and_exports_dense_tracks_and_depth(tmp_path: Path, d
     dense = zarr.open_group(str(Path(result.fit) / "dense"), mode="r")
     assert dense["tracks"].shape == (144, 6, 2)
     np.testing.assert_allclose(dense["tracks"][:, 0], dense["query_points"][:][:, [2, 1]])
+
+
+def test_stored_flow_of_a_known_translation_and_rotation_is_within_half_a_pixel(tmp_path: Path) -> None:
+    import cv2
+    import skimage.data
+
+    from storage.video_sources import ArraySource
+
+    texture = cv2.resize(skimage.data.astronaut()[100:356, 100:356], (96, 96), interpolation=cv2.INTER_AREA)
+    angle, shift = 2.0, (2.5, -1.5)
+    warp = cv2.getRotationMatrix2D((47.5, 47.5), angle, 1.0)
+    warp[:, 2] += shift
+    moved = cv2.warpAffine(texture, warp, (96, 96), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    group = ingest(ArraySource(np.stack([texture, moved])), tmp_path, "pair")
+    flow_set = read_flow_set(group, Path(compute_flows(str(group), FlowConfig())).name)
+    ys, xs = np.mgrid[0:96, 0:96].astype(np.float64)
+    target = np.stack([xs, ys, np.ones_like(xs)], axis=-1) @ warp.T
+    truth = (target - np.stack([xs, ys], axis=-1))[16:-16, 16:-16]
+    forward = np.flatnonzero((flow_set.pairs[:, 0] == 0) & (flow_set.pairs[:, 1] == 1))[0]
+    valid = flow_set.mask[forward][16:-16, 16:-16]
+    error = np.linalg.norm(flow_set.flow[forward][16:-16, 16:-16] - truth, axis=-1)[valid]
+    assert valid.mean() > 0.95
+    assert np.percentile(error, 95) < 0.5 and error.mean() < 0.25
