@@ -1,5 +1,11 @@
 """Pairwise optical flow (DIS, Farneback, RAFT), cycle-consistency filtering, pair selection, flow trackers."""
 
+from omnimotion_core.flow.chaining import (
+    ChainingConfig,
+    chain_flow_set,
+    chain_from_frame,
+    consecutive_flows,
+)
 from omnimotion_core.flow.consistency import (
     ConsistencyConfig,
     color_distance,
@@ -35,6 +41,7 @@ from omnimotion_core.flow.pairs import (
 from omnimotion_core.flow.trackers import track_chained, track_direct
 
 __all__ = [
+    "ChainingConfig",
     "ConsistencyConfig",
     "DisConfig",
     "FarnebackConfig",
@@ -44,10 +51,13 @@ __all__ = [
     "PairSelectionConfig",
     "RaftEngineConfig",
     "build_flow_engine",
+    "chain_flow_set",
+    "chain_from_frame",
     "color_distance",
     "compute_flow",
     "compute_flow_set",
     "compute_pair_chunk",
+    "consecutive_flows",
     "consistency_mask",
     "count_correspondences",
     "cycle_error",
