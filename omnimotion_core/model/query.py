@@ -50,7 +50,9 @@ def _track_chunk(model: OmniMotion, px_i: Tensor, frame_i: Tensor, size: tuple[i
         rendering.occlusion_margin,
         masked,
     )
-    occluded = score > rendering.occlusion_threshold
+    height, width = size
+    outside = (px_j[:, 0] < -0.5) | (px_j[:, 0] > width - 0.5) | (px_j[:, 1] < -0.5) | (px_j[:, 1] > height - 0.5)
+    occluded = (score > rendering.occlusion_threshold) | outside
     return px_j.reshape(num_queries, num_frames, 2), occluded.reshape(num_queries, num_frames)
 
 
@@ -68,8 +70,9 @@ def track(
         chunk_size: queries per batch (each costs T rays of K samples twice).
 
     Returns:
-        tracks: [N, T, 2] (x, y) pixels; occluded: bool [N, T]; both on the model's device. At its own frame
-        a query is its own position and visible.
+        tracks: [N, T, 2] (x, y) pixels; occluded: bool [N, T], True where the point is hidden by the
+        scene or lies outside the frame (TAP-Vid counts a point that left the frame as not visible); both
+        on the model's device. At its own frame a query is its own position and visible.
     """
     if query_points.ndim != 2 or query_points.shape[1] != 3:
         raise ValueError(f"track: query_points must be [N, 3] (t, y, x), got {tuple(query_points.shape)}")

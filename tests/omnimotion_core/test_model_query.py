@@ -48,8 +48,8 @@ def test_track_follows_motion_and_flags_occluder(inference):
     frames = torch.arange(12.0)
     torch.testing.assert_close(tracks[0], torch.stack([5 + frames, 5 + frames], -1), atol=1e-4, rtol=0)
     torch.testing.assert_close(tracks[1], torch.stack([9 + frames - 3, 2 + frames - 3], -1), atol=1e-4, rtol=0)
-    assert occluded[0].nonzero().flatten().tolist() == [8, 9, 10]
-    assert occluded[1].nonzero().flatten().tolist() == [7, 8, 9]
+    assert occluded[0].nonzero().flatten().tolist() == [6, 7, 8, 9, 10, 11]  # y = 5 + t leaves the 11 px frame at t = 6
+    assert occluded[1].nonzero().flatten().tolist() == [0, 7, 8, 9]  # y = -1 at t = 0: above the frame
 
 
 def test_pseudo_depth_sees_the_nearest_surface():
