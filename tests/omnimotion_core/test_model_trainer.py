@@ -141,3 +141,21 @@ def test_non_finite_loss_stops_the_fit(monkeypatch):
     trainer = Trainer(tiny_config(), make_flow_set(), tiny_video())
     with pytest.raises(FloatingPointError, match="loss is nan at step 1"):
         trainer.fit(1, progress=False)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_takes_a_finite_step(preset):
+    config = PRESETS[preset]
+    config = replace(config, sampling=replace(config.sampling, num_pairs=2, pixels_per_pair=4))  # its nets, few rays
+    trainer = Trainer(config, make_flow_set(), tiny_video())
+    trainer.fit(1, progress=False)
+    assert trainer.step == 1
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_balanced_preset_is_the_reference_model_on_a_gpu_budget():
+    paper, balanced = PRESETS["paper"], PRESETS["balanced"]
+    assert (balanced.canonical, balanced.latent, balanced.bijection, balanced.rendering) == (
+        paper.canonical, paper.latent, paper.bijection, paper.rendering)
+    assert balanced.trainer.num_steps * 16 <= paper.trainer.num_steps
+    assert balanced.trainer.autocast and balanced.sampling.hard_mining_every == 0
