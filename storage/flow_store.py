@@ -14,8 +14,14 @@ A set is written under ``flows/<name>.partial-<uuid>`` by a :class:`FlowSetWrite
 chunks of pairs from several processes (one chunk file per pair, so disjoint pairs never share a file),
 reopened after a kill to skip the pairs already done, and renamed to ``flows/<name>`` once every pair is
 in. While partial, the group also holds ``done`` (bool [P], chunks (1,)): a pair is marked done only
-after its flow and mask are written, so a half-written pair is computed again. The name comes from the
+after its flow and mask are written, so a half-written pair is computed again. Two runs writing the same
+set at once share its partial group: chunks are written under a shared lock and the set is published
+under an exclusive one (``flows/.<name>.lock``, see :func:`storage.publish.file_lock`), so a run never
+writes into a group another run has just published; it finds the published set instead. The name comes from the
 parameters (:func:`flow_set_name`): other parameters give another name, and a name is never overwritten.
+
+Model fitting reads a set through :func:`open_pair_source`: whole, into memory (flow as stored, float16),
+when it fits the memory budget, else as a :class:`ZarrPairSource` that reads only the pairs a batch needs.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import zarr
 
-from omnimotion_core.flow_set import FlowSet
+from omnimotion_core.flow_set import FlowSet, flow_set_nbytes
 from storage import layout, publish
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
 
@@ -40,7 +47,13 @@ COUNTS_ARRAY = "counts"
 DONE_ARRAY = "done"
 
 _COUNT_BATCH = 64
-"""Mask rows read at a time when the counts are summed at publication."""
+"""Mask rows read at a time when the counts are summed at publication (or trusted pixels per pair counted)."""
+
+STORED_FLOW_ITEMSIZE = 2
+"""Bytes per stored flow value (float16): a set read whole with ``flow_dtype="float16"`` holds this."""
+
+STREAM_CACHE_FRACTION = 4
+"""A streamed flow set caches at most 1 / STREAM_CACHE_FRACTION of the memory budget of recently read pairs."""
 
 
 def flow_sets_dir(video_group_path: Path) -> Path:
@@ -148,6 +161,8 @@ class FlowSetWriter:
         self.final_path = final_path
         self._group = group
         self._published = published
+        self._params = group.attrs["params"]
+        self._lock = publish.writer_lock_path(final_path)
         pairs = group[PAIRS_ARRAY][:]
         self._pairs = pairs.astype(np.int64)
         self._rows = {(int(i), int(j)): row for row, (i, j) in enumerate(self._pairs)}
@@ -190,7 +205,8 @@ class FlowSetWriter:
             _check_same_params(final_path, params)
             return cls(final_path, final_path, group, published=True)
         zarr.open_group(str(flow_sets_dir(video_group_path)), mode="a", zarr_format=3)
-        resumable = cls._find_resumable(final_path, pairs, num_frames, size, params)
+        with publish.file_lock(publish.writer_lock_path(final_path), exclusive=False):
+            resumable = cls._find_resumable(final_path, pairs, num_frames, size, params)
         if resumable is not None:
             return cls.attach(resumable)
         partial_path = publish.new_partial_path(final_path)
@@ -215,13 +231,21 @@ class FlowSetWriter:
 
     @classmethod
     def attach(cls, partial_path: Path) -> FlowSetWriter:
-        """Join the partial group of a writer opened elsewhere (e.g. from a worker process)."""
+        """Join the partial group of a writer opened elsewhere (e.g. from a worker process).
+
+        When another run has published the set meanwhile, the writer joins the published set: it has
+        nothing left to write and :meth:`finish` returns the published set.
+        """
         partial_path = Path(partial_path)
-        if layout.PARTIAL_MARKER not in partial_path.name or not (partial_path / "zarr.json").is_file():
+        final_path = partial_path.with_name(partial_path.name.split(layout.PARTIAL_MARKER)[0])
+        if layout.PARTIAL_MARKER not in partial_path.name:
             raise InputError(f"{partial_path}: not a partial flow set group")
-        group = zarr.open_group(str(partial_path), mode="r+")
-        final_name = partial_path.name.split(layout.PARTIAL_MARKER)[0]
-        return cls(partial_path, partial_path.with_name(final_name), group, published=False)
+        with publish.file_lock(publish.writer_lock_path(final_path), exclusive=False):
+            if not (partial_path / "zarr.json").is_file():
+                if not final_path.is_dir():
+                    raise InputError(f"{partial_path}: not a partial flow set group")
+                return cls(partial_path, final_path, _check_complete(final_path), published=False)
+            return cls(partial_path, final_path, zarr.open_group(str(partial_path), mode="r+"), published=False)
 
     @staticmethod
     def _find_resumable(
@@ -252,16 +276,21 @@ class FlowSetWriter:
         """int64 [P, 2], every pair of the set in storage order."""
         return self._pairs
 
+    def _published_elsewhere(self) -> bool:
+        """Whether another writer of the shared partial group has published the set."""
+        return not self.partial_path.is_dir() and self.final_path.is_dir()
+
     def pending_pairs(self) -> np.ndarray:
-        """int64 [K, 2], the pairs not written yet (empty once published)."""
-        if self._published:
+        """int64 [K, 2], the pairs not written yet (empty once published, by this writer or another)."""
+        if self._published or self._published_elsewhere():
             return self._pairs[:0]
         return self._pairs[~self._group[DONE_ARRAY][:]]
 
     def write(self, chunk: FlowSet) -> None:
         """Write the flow and mask of every pair of ``chunk`` (pairs of this set), then mark them done.
 
-        ``chunk.counts`` is ignored: counts are summed from the stored masks at :meth:`finish`.
+        ``chunk.counts`` is ignored: counts are summed from the stored masks at :meth:`finish`. When another
+        run has published the set meanwhile, nothing is written (the published set holds these pairs).
         """
         if self._published:
             raise StoreConflictError(f"{self.final_path}: already published; nothing more can be written")
@@ -276,13 +305,16 @@ class FlowSetWriter:
             if row is None:
                 raise InputError(f"{self.partial_path}: pair ({i}, {j}) is not one of this flow set's pairs")
             rows.append(row)
-        flow_array, mask_array, done_array = (self._group[n] for n in (FLOW_ARRAY, MASK_ARRAY, DONE_ARRAY))
         runs = _contiguous_runs(np.asarray(rows, dtype=np.int64))
-        for source, target in runs:
-            flow_array[target] = chunk.flow[source].astype(np.float16)
-            mask_array[target] = chunk.mask[source]
-        for _, target in runs:
-            done_array[target] = True
+        with publish.file_lock(self._lock, exclusive=False):
+            if self._published_elsewhere():
+                return
+            flow_array, mask_array, done_array = (self._group[n] for n in (FLOW_ARRAY, MASK_ARRAY, DONE_ARRAY))
+            for source, target in runs:
+                flow_array[target] = chunk.flow[source].astype(np.float16)
+                mask_array[target] = chunk.mask[source]
+            for _, target in runs:
+                done_array[target] = True
 
     def finish(self) -> Path:
         """Sum the counts, mark the set complete and rename it into place; return its final path.
@@ -292,6 +324,17 @@ class FlowSetWriter:
         """
         if self._published:
             return self.final_path
+        with publish.file_lock(self._lock, exclusive=True):
+            if self._published_elsewhere():
+                _check_complete(self.final_path)
+                _check_same_params(self.final_path, self._params)
+            else:
+                self._publish()
+        self._published = True
+        return self.final_path
+
+    def _publish(self) -> None:
+        """Sum the counts, mark the set complete and rename it into place (under the exclusive lock)."""
         pending = self.pending_pairs()
         if len(pending):
             raise IncompleteStoreError(
@@ -312,11 +355,8 @@ class FlowSetWriter:
         counts_array[:] = counts
         del self._group[DONE_ARRAY]
         self._group.attrs["complete"] = True
-        params = self._group.attrs["params"]
         if not publish.publish(self.partial_path, self.final_path):
-            _check_same_params(self.final_path, params)
-        self._published = True
-        return self.final_path
+            _check_same_params(self.final_path, self._params)
 
 
 def write_flow_set(video_group_path: Path, name: str, flow_set: FlowSet, params: dict) -> Path:
@@ -343,18 +383,146 @@ def read_flow_set(
         InputError: no flow set of that name (the message lists the ones there are).
         IncompleteStoreError: the set was never finished, or has an unknown schema version.
     """
-    path = flow_set_path(video_group_path, name)
-    if not path.exists():
-        raise InputError(f"{path}: no flow set {name!r}; available: {list_flow_sets(video_group_path)}")
     if flow_dtype not in ("float32", "float16"):
         raise InputError(f"flow_dtype must be 'float32' or 'float16', got {flow_dtype!r}")
-    group = _check_complete(path)
+    group = _open_finished(video_group_path, name)
+    stored = group[FLOW_ARRAY]
+    if flow_dtype == "float16":
+        flow = stored[:]
+    else:
+        flow = np.empty(stored.shape, dtype=np.float32)
+        for start in range(0, stored.shape[0], _COUNT_BATCH):
+            flow[start : start + _COUNT_BATCH] = stored[start : start + _COUNT_BATCH]
     return FlowSet(
         pairs=group[PAIRS_ARRAY][:].astype(np.int64),
-        flow=group[FLOW_ARRAY][:].astype(flow_dtype, copy=False),
+        flow=flow,
         mask=group[MASK_ARRAY][:],
         counts=group[COUNTS_ARRAY][:],
     )
+
+
+def flow_set_memory(video_group_path: Path, name: str) -> int:
+    """Bytes the finished flow set ``name`` takes in memory with its flow as stored (float16), from its shapes."""
+    group = _open_finished(video_group_path, name)
+    num_pairs, height, width, _ = group[FLOW_ARRAY].shape
+    return flow_set_nbytes(num_pairs, group[COUNTS_ARRAY].shape[0], (height, width), STORED_FLOW_ITEMSIZE)
+
+
+def open_pair_source(video_group_path: Path, name: str, memory_budget_bytes: int) -> FlowSet | ZarrPairSource:
+    """The finished flow set ``name`` as a model-fitting pair source, chosen by a memory budget.
+
+    Args:
+        memory_budget_bytes: most bytes the flow set may take in memory. A set whose
+            :func:`flow_set_memory` fits is read whole (flow float16, as stored); a larger one is streamed by a
+            :class:`ZarrPairSource` caching at most ``memory_budget_bytes / STREAM_CACHE_FRACTION`` bytes of
+            pairs. Either gives the same batches for the same seed. 0 always streams.
+
+    Raises:
+        InputError: a negative budget, or no flow set of that name.
+        IncompleteStoreError: the set was never finished.
+    """
+    if memory_budget_bytes < 0:
+        raise InputError(f"the flow set memory budget must be >= 0 bytes, got {memory_budget_bytes}")
+    if flow_set_memory(video_group_path, name) <= memory_budget_bytes:
+        return read_flow_set(video_group_path, name, flow_dtype="float16")
+    return ZarrPairSource(flow_set_path(video_group_path, name), memory_budget_bytes // STREAM_CACHE_FRACTION)
+
+
+class ZarrPairSource:
+    """A finished flow set read from its zarr group pair by pair, as model fitting asks for pairs.
+
+    Pairs, counts and the trusted pixels per pair (one pass over the masks when opened) stay in memory. The
+    flow and mask of a pair are read on first use and kept in a least-recently-used cache of at most
+    ``cache_bytes`` (always at least one pair). Values equal :func:`read_flow_set`'s (float16 flow returned
+    as float32), so a sampler draws the same batches from this as from the set in memory.
+
+    Attributes:
+        path: the flow set group.
+        capacity: pairs the cache holds.
+        disk_reads: pairs read from disk so far; cache_hits: pairs served from the cache so far.
+    """
+
+    def __init__(self, path: Path, cache_bytes: int) -> None:
+        group = _check_complete(Path(path))
+        self.path = Path(path)
+        self._flow = group[FLOW_ARRAY]
+        self._mask = group[MASK_ARRAY]
+        self._pairs = group[PAIRS_ARRAY][:].astype(np.int64)
+        self._counts = group[COUNTS_ARRAY][:]
+        num_pairs = len(self._pairs)
+        self._trusted = np.concatenate([
+            self._mask[start : start + _COUNT_BATCH].reshape(min(_COUNT_BATCH, num_pairs - start), -1).sum(axis=1)
+            for start in range(0, num_pairs, _COUNT_BATCH)
+        ]).astype(np.int64)
+        height, width = self.size
+        self.capacity = max(1, cache_bytes // (height * width * (2 * STORED_FLOW_ITEMSIZE + 1)))
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.disk_reads = 0
+        self.cache_hits = 0
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """int64 [P, 2], (i, j) frame indices of each pair."""
+        return self._pairs
+
+    @property
+    def counts(self) -> np.ndarray:
+        """int32 [T, H, W], trusted correspondences of each pixel over all its pairs."""
+        return self._counts
+
+    @property
+    def num_frames(self) -> int:
+        """T, the number of frames of the video."""
+        return int(self._counts.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the frames."""
+        return int(self._counts.shape[1]), int(self._counts.shape[2])
+
+    def trusted_per_pair(self) -> np.ndarray:
+        """int64 [P], trusted correspondences of each pair."""
+        return self._trusted
+
+    def _entries(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(float16 flow [H, W, 2], bool mask [H, W]) of each distinct row of ``rows``, from cache or disk."""
+        entries = []
+        for row in rows.tolist():
+            entry = self._cache.get(row)
+            if entry is None:
+                entry = (self._flow[row], self._mask[row])
+                self._cache[row] = entry
+                self.disk_reads += 1
+            else:
+                self._cache.move_to_end(row)
+                self.cache_hits += 1
+            entries.append(entry)
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return entries
+
+    def read_masks(self, rows: np.ndarray) -> np.ndarray:
+        """bool [K, H, W], the masks of pairs ``rows`` (int [K], repeats allowed)."""
+        unique, inverse = np.unique(rows, return_inverse=True)
+        entries = self._entries(unique)
+        return np.stack([entries[index][1] for index in inverse.tolist()])
+
+    def read_flow(self, rows: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """float32 [K, N, 2], the flow of pair ``rows[k]`` at pixels (``xs[k, n]``, ``ys[k, n]``)."""
+        unique, inverse = np.unique(rows, return_inverse=True)
+        entries = self._entries(unique)
+        flow = np.empty((*ys.shape, 2), dtype=np.float32)
+        for k, index in enumerate(inverse.tolist()):
+            flow[k] = entries[index][0][ys[k], xs[k]]
+        return flow
+
+
+def _open_finished(video_group_path: Path, name: str) -> zarr.Group:
+    """The group of the finished flow set ``name``; InputError naming the sets there are when it is absent."""
+    path = flow_set_path(video_group_path, name)
+    if not path.exists():
+        raise InputError(f"{path}: no flow set {name!r}; available: {list_flow_sets(video_group_path)}")
+    return _check_complete(path)
 
 
 def read_flow_set_params(video_group_path: Path, name: str) -> dict:
@@ -377,3 +545,15 @@ def list_flow_sets(video_group_path: Path) -> list[str]:
             continue
         names.append(path.name)
     return names
+
+
+def fittable_flow_sets(video_group_path: Path) -> list[str]:
+    """Finished flow sets a fit would use: all of them but the direct sets a chained set was derived from
+    (a chained set's parameters are its direct set's plus ``chaining``)."""
+    names = list_flow_sets(video_group_path)
+    parents = set()
+    for name in names:
+        params = read_flow_set_params(video_group_path, name)
+        if "chaining" in params:
+            parents.add(flow_set_name({key: value for key, value in params.items() if key != "chaining"}))
+    return [name for name in names if name not in parents]

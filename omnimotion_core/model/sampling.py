@@ -6,6 +6,11 @@ trusted correspondences, with the neighbours i - 1 and i + 1 set to ``neighbour_
 renormalising. Pixels: trusted pixels of the pair, drawn in proportion to 1 / sqrt(count + 1).
 ``mode="uniform"`` makes both draws uniform. All randomness comes from the sampler's own generator.
 
+The sampler reads the masks and flow of only the pairs it draws, through a
+:class:`~omnimotion_core.flow_set.PairSource`: an in-memory :class:`~omnimotion_core.flow_set.FlowSet` or a
+source that streams pairs from disk. The draws depend on the values read, not on where they come from, so
+the same seed gives the same batches from either.
+
 Hard mining: once per-frame error maps have been given (:meth:`BatchSampler.set_error_maps`, computed by
 ``hard_mining.refresh_error_maps`` on the pixels that :meth:`BatchSampler.draw_probe` picks), half of the
 first frames are drawn in proportion to their mean error and half uniformly, and half of each pair's pixels
@@ -20,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from omnimotion_core.flow_set import FlowSet
+from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import SamplingConfig
 
 
@@ -96,17 +101,17 @@ def pair_probabilities(pair_counts: Tensor, window: int, config: SamplingConfig)
 
 
 class BatchSampler:
-    """Draws training batches from a FlowSet (and optionally the video's colours).
+    """Draws training batches from a video's pairwise correspondences (and optionally its colours).
 
     Args:
-        flow_set: all-pairs flow, masks and counts of the video.
+        flow_set: pairwise flow, masks and counts of the video: a FlowSet in memory or any PairSource.
         video: float [T, H, W, 3] in [0, 1], or None (then batches carry no colours).
         config: batch size, mode and window.
         generator: the sampler's random source (its state is part of the trainer's state).
     """
 
     def __init__(
-        self, flow_set: FlowSet, video: np.ndarray | None, config: SamplingConfig, generator: torch.Generator
+        self, flow_set: PairSource, video: np.ndarray | None, config: SamplingConfig, generator: torch.Generator
     ) -> None:
         height, width = flow_set.size
         if video is not None and video.shape != (flow_set.num_frames, height, width, 3):
@@ -127,14 +132,13 @@ class BatchSampler:
             )
         self.config = config
         self.generator = generator
+        self.source = flow_set
         self.num_frames = flow_set.num_frames
         self.width = width
         self.pairs = _to_tensor(flow_set.pairs).long()
-        self.flow = _to_tensor(flow_set.flow).float()
-        self.mask = _to_tensor(flow_set.mask)
         self.video = None if video is None else _to_tensor(video).float()
         pair_counts = torch.zeros(self.num_frames, self.num_frames, dtype=torch.int64)
-        pair_counts[self.pairs[:, 0], self.pairs[:, 1]] = self.mask.flatten(1).sum(dim=1)
+        pair_counts[self.pairs[:, 0], self.pairs[:, 1]] = torch.from_numpy(flow_set.trusted_per_pair())
         self.pair_counts = pair_counts
         self.pair_index = torch.full((self.num_frames, self.num_frames), -1, dtype=torch.int64)
         self.pair_index[self.pairs[:, 0], self.pairs[:, 1]] = torch.arange(len(self.pairs))
@@ -150,14 +154,19 @@ class BatchSampler:
         self.size = (height, width)
         self.error_maps: Tensor | None = None
 
-    def _batch_at(self, frame_i: Tensor, frame_j: Tensor, flat: Tensor, window: int) -> Batch:
-        """The batch of pixels ``flat`` [B, P] (y * W + x) of pairs (frame_i [B], frame_j [B])."""
+    def _read_trusted(self, pair: Tensor) -> Tensor:
+        """bool [B, H * W], the masks of pair rows ``pair`` [B], read from the source."""
+        return _to_tensor(self.source.read_masks(pair.numpy())).flatten(1)
+
+    def _batch_at(self, frame_i: Tensor, frame_j: Tensor, flat: Tensor, trusted: Tensor, window: int) -> Batch:
+        """The batch of pixels ``flat`` [B, P] (y * W + x) of pairs (frame_i [B], frame_j [B]) whose masks
+        are ``trusted`` [B, H * W]."""
         pair = self.pair_index[frame_i, frame_j]
         y, x = flat // self.width, flat % self.width
         px_i = torch.stack([x, y], dim=-1).float()
-        px_j = px_i + self.flow[pair[:, None], y, x]
+        px_j = px_i + _to_tensor(self.source.read_flow(pair.numpy(), y.numpy(), x.numpy()))
         rgb_i = None if self.video is None else self.video[frame_i[:, None], y, x]
-        valid = self.mask[pair[:, None], y, x]
+        valid = trusted.gather(1, flat)
         return Batch(frame_i=frame_i, frame_j=frame_j, px_i=px_i, px_j=px_j, valid=valid, rgb_i=rgb_i, max_gap=window)
 
     def _first_frame_weights(self, usable: Tensor) -> Tensor:
@@ -168,9 +177,9 @@ class BatchSampler:
         frame_error = self.error_maps.flatten(1).mean(dim=1).double() * usable
         return 0.5 * uniform + 0.5 * frame_error / frame_error.sum().clamp_min(1e-12)
 
-    def _pixel_weights(self, frame_i: Tensor, pair: Tensor) -> Tensor:
-        """[B, H * W] pixel weights of each pair: trusted pixels, by count (or uniform), half by error once mined."""
-        trusted = self.mask[pair].flatten(1)
+    def _pixel_weights(self, frame_i: Tensor, trusted: Tensor) -> Tensor:
+        """[B, H * W] pixel weights of each pair given its mask ``trusted`` [B, H * W]: trusted pixels, by count
+        (or uniform), half by error once mined."""
         base = trusted * self.pixel_weights[frame_i]
         if self.error_maps is None:
             return base
@@ -187,9 +196,10 @@ class BatchSampler:
             self._first_frame_weights(usable), self.config.num_pairs, replacement=True, generator=self.generator
         )
         frame_j = torch.multinomial(probabilities[frame_i], 1, generator=self.generator)[:, 0]
-        pixel_weights = self._pixel_weights(frame_i, self.pair_index[frame_i, frame_j])
+        trusted = self._read_trusted(self.pair_index[frame_i, frame_j])
+        pixel_weights = self._pixel_weights(frame_i, trusted)
         flat = torch.multinomial(pixel_weights, self.config.pixels_per_pair, replacement=True, generator=self.generator)
-        return self._batch_at(frame_i, frame_j, flat, window)
+        return self._batch_at(frame_i, frame_j, flat, trusted, window)
 
     def draw_probe(self, step: int) -> Batch:
         """The pixels a hard-mining refresh evaluates at ``step``.
@@ -207,11 +217,11 @@ class BatchSampler:
         frame_j = torch.multinomial(
             probabilities[frames], self.config.hard_mining_pairs_per_frame, replacement=True, generator=self.generator
         ).flatten()
-        trusted = self.mask[self.pair_index[frame_i, frame_j]].flatten(1).double()
+        trusted = self._read_trusted(self.pair_index[frame_i, frame_j])
         flat = torch.multinomial(
-            trusted, self.config.hard_mining_pixels_per_pair, replacement=True, generator=self.generator
+            trusted.double(), self.config.hard_mining_pixels_per_pair, replacement=True, generator=self.generator
         )
-        return self._batch_at(frame_i, frame_j, flat, window)
+        return self._batch_at(frame_i, frame_j, flat, trusted, window)
 
     def set_error_maps(self, error_maps: Tensor) -> None:
         """Make later batches sample where the model's flow is wrong.

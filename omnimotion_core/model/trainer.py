@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from omnimotion_core.flow_set import FlowSet
+from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import OmniMotionConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
 from omnimotion_core.model.objective import compute_losses
@@ -35,14 +35,15 @@ class Trainer:
 
     Args:
         config: the configuration tree.
-        flow_set: all-pairs flow, masks and counts of the video.
+        flow_set: all-pairs flow, masks and counts of the video (a ``FlowSet`` in memory, or any
+            ``PairSource``, e.g. one streaming pairs from a store).
         video: float [T, H, W, 3] in [0, 1]; required when the photometric term is on
             (``config.losses.photometric_max_weight > 0``), else may be None.
         device: ``"cpu"`` or ``"cuda"`` (or a torch.device).
     """
 
     def __init__(
-        self, config: OmniMotionConfig, flow_set: FlowSet, video: np.ndarray | None, device: torch.device | str = "cpu"
+        self, config: OmniMotionConfig, flow_set: PairSource, video: np.ndarray | None, device: torch.device | str = "cpu"
     ) -> None:
         if video is None and config.losses.photometric_max_weight > 0:
             raise ValueError(
