@@ -104,10 +104,26 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+_LISTING_ATTEMPTS = 5
+
+
 def latest_checkpoint(fit_dir: Path) -> dict[str, Any] | None:
-    """The state of the newest checkpoint, or None when the fit has none yet."""
-    checkpoints = list_checkpoints(fit_dir)
-    return load_checkpoint(checkpoints[-1][1]) if checkpoints else None
+    """The state of the newest checkpoint, or None when the fit has none yet.
+
+    Another run fitting the same model may remove the newest file between our listing and our reading
+    (it keeps only its latest checkpoints, and has written a newer one): the folder is then listed again.
+    """
+    for _ in range(_LISTING_ATTEMPTS):
+        checkpoints = list_checkpoints(fit_dir)
+        if not checkpoints:
+            return None
+        newest = checkpoints[-1][1]
+        try:
+            return load_checkpoint(newest)
+        except InputError:
+            if newest.exists():
+                raise
+    raise IncompleteStoreError(f"{fit_dir}: checkpoints kept vanishing while being read ({_LISTING_ATTEMPTS} tries)")
 
 
 def complete_fit(fit_dir: Path, summary: dict[str, Any]) -> None:

@@ -3,10 +3,16 @@
 A partial folder records its writer (host and process id). A later writer removes partial folders
 whose process is gone (same host) or that are older than :data:`STALE_AFTER_SECONDS` (any host), so a
 killed run leaves nothing behind for long and never anything that reads as finished.
+
+When two writers race for one name, the first rename wins and the other finds the winner's folder
+(:func:`publish` returns False). Writers that share one partial folder (the resumable flow sets)
+coordinate through :func:`file_lock` on :func:`writer_lock_path`: an advisory ``flock`` that the kernel
+drops when its holder exits, so a killed run never leaves a lock behind.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -21,6 +27,8 @@ from pathlib import Path
 from storage.layout import PARTIAL_MARKER
 
 STALE_AFTER_SECONDS = 6 * 3600
+LOCK_TIMEOUT_SECONDS = 600.0
+"""How long :func:`file_lock` waits by default before giving up."""
 _OWNER_FILE = ".owner.json"
 
 
@@ -107,3 +115,40 @@ def atomic_file(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def writer_lock_path(final_path: Path) -> Path:
+    """The lock file shared by every writer of ``final_path``: ``.<name>.lock`` beside it."""
+    return final_path.with_name(f".{final_path.name}.lock")
+
+
+@contextmanager
+def file_lock(path: Path, exclusive: bool, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold an advisory lock on ``path`` (created if missing): shared, or exclusive of every other holder.
+
+    Threads and processes on this host (and on NFS, through its lock manager) exclude each other. The
+    lock ends with the block or with its holder's process, killed or not.
+
+    Raises:
+        TimeoutError: the lock was still held by another writer after ``timeout`` seconds (an OSError,
+            so tasks retry it as transient).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(descriptor, mode)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path}: still locked after {timeout:g} s by another writer") from None
+                time.sleep(delay)
+                delay = min(2 * delay, 0.2)
+        yield
+    finally:
+        os.close(descriptor)
