@@ -51,9 +51,9 @@ def read_raft_weights(path: Path) -> dict[str, torch.Tensor]:
             f"({type(error).__name__}: {first_line}); expected a state dict saved with "
             "torch.save(model.state_dict(), path), such as torchvision's raft_*.pth"
         ) from error
-    if isinstance(checkpoint, dict) and list(checkpoint) == ["state_dict"]:
-        if isinstance(checkpoint["state_dict"], dict):
-            checkpoint = checkpoint["state_dict"]
+    nested = isinstance(checkpoint, dict) and list(checkpoint) == ["state_dict"]
+    if nested and isinstance(checkpoint["state_dict"], dict):
+        checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict):
         raise InputError(
             f"RAFT weights {path} must hold a state dict (name -> tensor), got {type(checkpoint).__name__}"

@@ -169,9 +169,15 @@ def _detect_format(origin: str, data: object) -> TapVidFormat:
     if not records:
         raise InputError(f"{origin}: the TAP-Vid pickle holds no videos")
     first = records[0]
-    if not isinstance(first, Mapping) or "video" not in first:
+    if not isinstance(first, Mapping):
         raise InputError(
             f"{origin}: not a TAP-Vid pickle: its first entry is {_describe(first)}, expected a dict with "
+            f"keys {_KEYS_TEXT}"
+        )
+    if "video" not in first:
+        present = ", ".join(map(repr, first)) or "none"
+        raise InputError(
+            f"{origin}: not a TAP-Vid pickle: its first entry has no 'video' key (it has {present}); expected "
             f"keys {_KEYS_TEXT}"
         )
     if _is_encoded_video(first["video"]):
@@ -450,7 +456,8 @@ def write_tapvid_davis_pickle(path: Path, videos: Mapping[str, Mapping[str, np.n
     videos: name -> {'video': uint8 [T, H, W, 3] RGB, 'points': float [N, T, 2] (x, y) normalised to
     [0, 1], 'occluded': bool [N, T]}; no other keys. Points are stored as float32, as in the released
     DAVIS pickle. The file is written to a temporary file in the same folder (created if missing) and
-    renamed over ``path``, so readers see the old file or the new one, never a partial one.
+    renamed over ``path``, so readers see the old file or the new one, never a partial one. A failed write
+    (full disk, read-only folder) raises an ``OSError`` naming ``path``, with the errno of the failure.
     """
     path = Path(path)
     origin = f"{path} (writing)"
@@ -475,5 +482,10 @@ def write_tapvid_davis_pickle(path: Path, videos: Mapping[str, Mapping[str, np.n
             "points": np.ascontiguousarray(checked.points, dtype=np.float32),
             "occluded": np.ascontiguousarray(checked.occluded),
         }
-    with atomic_file(path) as temporary, temporary.open("wb") as stream:
-        pickle.dump(payload, stream, protocol=4)
+    try:
+        with atomic_file(path) as temporary, temporary.open("wb") as stream:
+            pickle.dump(payload, stream, protocol=4)
+    except OSError as error:  # a full disk or a read-only folder: the message of a failed write names no file
+        reason = error.strerror or str(error)
+        message = f"{path}: could not write the TAP-Vid pickle ({reason}); a file already there is unchanged"
+        raise OSError(error.errno, message) from error

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,12 @@ class VideoFileSource:
         )
 
     def frames(self) -> Iterator[np.ndarray]:
-        """Yield every decodable frame as ``uint8 [H, W, 3]`` RGB; raise if none decodes or sizes change."""
+        """Yield every decodable frame as ``uint8 [H, W, 3]`` RGB; raise if none decodes or sizes change.
+
+        A file that decodes to another number of frames than its header claims (cut short, damaged, or a
+        header that lies, as ``tree.avi`` does) gives a :class:`UserWarning` with both counts once all its
+        frames have been read.
+        """
         capture = cv2.VideoCapture(str(self.path))
         size: tuple[int, int] | None = None
         index = 0
@@ -144,6 +150,13 @@ class VideoFileSource:
             capture.release()
         if index == 0:
             raise InputError(f"{self.path}: no frame could be decoded (zero frames, or a corrupt video)")
+        claimed = self.info.header_frame_count
+        if claimed is not None and claimed != index:
+            warnings.warn(
+                f"{self.path}: decoded {index} frames but the header claims {claimed}; the file may be cut short "
+                "or damaged, or its header is wrong",
+                stacklevel=2,
+            )
 
 
 class ImageFolderSource:
@@ -244,7 +257,7 @@ class TapVidVideoSource(ArraySource):
         path = Path(path)
         super().__init__(read_tapvid_video(path, name), description=f"{path.resolve()}::{name}")
         digest = hashlib.sha256(_hash_files([path]).encode("ascii"))
-        digest.update(name.encode("utf-8"))
+        digest.update(name.encode("utf-8", "surrogatepass"))  # a name read from a pickle may hold lone surrogates
         self.info = SourceInfo(
             kind="tapvid_pickle",
             description=self.info.description,
