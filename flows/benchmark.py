@@ -1,4 +1,5 @@
-"""The ``benchmark`` flow: every video of a TAP-Vid pickle x every requested method -> one results table."""
+"""The ``benchmark`` flow: every video of a TAP-Vid pickle or of a folder x every requested method -> a run
+table (what happened to each pair) and, for the videos with ground truth, the paper-style results table."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from prefect.futures import PrefectFuture
 from flows.config import MODEL_METHODS, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
+from storage.errors import InputError
 from storage.results_table import (
     build_results_table,
     render_results_table,
     write_results_table,
 )
+from storage.runs_table import render_runs_table, write_runs_table
 from storage.tapvid import list_tapvid_videos
+from storage.video_sources import VIDEO_EXTENSIONS
+from tasks.caching import cached
 from tasks.evaluate import evaluate_tapvid
-from tasks.fit import fit_model, model_artifacts, track_with_model
+from tasks.fit import fit_model, fit_record, model_artifacts, track_with_model
 from tasks.flow import compute_flow_set_task
 from tasks.ingest import ingest_video
 from tasks.track import check_method, track_points
@@ -44,8 +49,10 @@ class BenchmarkResult:
         mlflow_run_id: the benchmark's parent run in MLflow.
         tracking_uri: where that run is stored.
         records: one row per (video, method) that was scored: dataset, method, video and metric means.
-        failures: ``(video, method, "stage: error")`` of every (video, method) that was not scored, or
-            whose pictures or MLflow run could not be made (its scores are still in the table).
+        failures: ``(video, method, "stage: error")`` of every (video, method) that failed, or whose
+            pictures or MLflow run could not be made (its scores are still in the table).
+        runs: the run table, one row per (video, method) (see :mod:`storage.runs_table`).
+        runs_path: where the run table was written (``runs.csv``; ``runs.md`` beside it).
     """
 
     table_markdown: str
@@ -55,6 +62,52 @@ class BenchmarkResult:
     tracking_uri: str
     records: list[dict[str, object]] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    runs: list[dict[str, object]] = field(default_factory=list)
+    runs_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkVideo:
+    """One video of a benchmark.
+
+    Attributes:
+        name: its name in the tables: the pickle's key, or the file's stem / image folder's name.
+        source: the video file, image folder or TAP-Vid pickle it is ingested from.
+        tapvid_name: its key when ``source`` is a TAP-Vid pickle, else None.
+        annotation: the TAP-Vid pickle holding its ground truth under ``name``; None: it is not scored.
+    """
+
+    name: str
+    source: str
+    tapvid_name: str | None
+    annotation: str | None
+
+
+SKIPPED_BASELINE = "no ground truth: a baseline only tracks annotated query points"
+"""Run table detail of a baseline on a video without annotation."""
+
+
+def list_benchmark_videos(dataset: Path) -> list[BenchmarkVideo]:
+    """Every video of ``dataset``: each entry of a TAP-Vid pickle (scored against itself), or each video
+    file (by extension) and image folder of a folder, by name, with its ``<name>.tapvid.pkl`` ground truth
+    when there is one (see :func:`storage.layout.annotation_path`). Hidden entries and other files of a
+    folder are ignored."""
+    if not dataset.is_dir():
+        return [BenchmarkVideo(name, str(dataset), name, str(dataset)) for name in list_tapvid_videos(dataset)]
+    videos = []
+    for entry in sorted(dataset.iterdir()):
+        if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix.lower() in VIDEO_EXTENSIONS):
+            continue
+        annotation = layout.annotation_path(entry)
+        videos.append(BenchmarkVideo(layout.source_name(entry), str(entry), None,
+                                     str(annotation) if annotation.is_file() else None))
+    if not videos:
+        raise InputError(f"{dataset}: no video files ({', '.join(VIDEO_EXTENSIONS)}) or image folders in this folder")
+    names = [video.name for video in videos]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"{dataset}: several videos are named {repeated} (e.g. clip.mp4 and clip.avi); rename one")
+    return videos
 
 
 def tracking_target(config: PipelineConfig, dataset_name: str) -> TrackingTarget:
@@ -76,6 +129,12 @@ def _summary_metrics(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _scores(record: dict[str, object]) -> dict[str, object]:
+    """The run table's metric columns of a results record (percent, TC in pixels)."""
+    return {"AJ": 100.0 * float(record["average_jaccard"]), "delta_avg": 100.0 * float(record["average_pts_within_thresh"]),
+            "OA": 100.0 * float(record["occlusion_accuracy"]), "TC": float(record["temporal_coherence"])}
+
+
 def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
     """``stage: ErrorType: message`` of the first stage of a chain that failed."""
     for stage, future in chain:
@@ -89,83 +148,113 @@ def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
 
 @flow(name="benchmark", task_runner=make_task_runner(RunnerConfig()))
 def benchmark(dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig()) -> BenchmarkResult:
-    """Ingest every video of the TAP-Vid pickle ``dataset``, track its query points with each method,
-    score them and write the results table under ``<data_root>/results/<dataset>/``.
+    """Run every method on every video of ``dataset`` (a TAP-Vid pickle, or a folder of video files and
+    image folders, see :func:`list_benchmark_videos`), score the videos with ground truth and write the
+    run table and the results table under ``<data_root>/results/<dataset>/``.
 
-    A failure on one video is reported in the result's ``failures``; the other videos finish.
+    A video without ground truth is ingested and, for model methods, fitted (its row holds the fit's steps,
+    time and final flow loss); baselines skip it. A failure on one video is reported in the result's
+    ``failures`` and its run table row; the other videos finish. Every stage is cached (see
+    :mod:`tasks.caching`): a rerun of a finished dataset recomputes nothing.
     """
     logger = get_run_logger()
     for method in methods:
         if method not in MODEL_METHODS:
             check_method(method, config.flow)
     dataset_path = Path(dataset).resolve()
-    names = list_tapvid_videos(dataset_path)
-    logger.info("benchmark: %d videos x %d methods from %s", len(names), len(methods), dataset_path)
-    data_root = str(config.data_root)
-    target = tracking_target(config, dataset_path.stem)
-    run_id = start_benchmark_run(
-        target, f"benchmark-{dataset_path.stem}", {"dataset": str(dataset_path), "methods": ",".join(methods), **config.to_params()}
+    dataset_name = layout.source_name(dataset_path)
+    videos = list_benchmark_videos(dataset_path)
+    logger.info("benchmark: %d videos x %d methods from %s", len(videos), len(methods), dataset_path)
+    ingest, flows, fit, track, track_model, evaluate, render = (
+        cached(stage, config.data_root)
+        for stage in (ingest_video, compute_flow_set_task, fit_model, track_points, track_with_model,
+                      evaluate_tapvid, render_visuals)
     )
-    chains: list[tuple[str, str, list[tuple[str, PrefectFuture]]]] = []
-    visuals_dir = layout.results_dir(config.data_root, dataset_path.stem) / "visuals"
-    for name in names:
-        video_id = layout.video_id_from_name(f"{dataset_path.stem}-{name}")
-        group = ingest_video.submit(str(dataset_path), video_id, data_root, config.ingest_config(), tapvid_name=name)
+    data_root = str(config.data_root)
+    target = tracking_target(config, dataset_name)
+    run_id = start_benchmark_run(
+        target, f"benchmark-{dataset_name}", {"dataset": str(dataset_path), "methods": ",".join(methods), **config.to_params()}
+    )
+    chains: list[tuple[BenchmarkVideo, str, list[tuple[str, PrefectFuture]]]] = []
+    for video in videos:
+        video_id = layout.video_id_from_name(f"{dataset_name}-{video.name}")
+        group = ingest.submit(video.source, video_id, data_root, config.ingest_config(), tapvid_name=video.tapvid_name)
         flow_set = None
         if any(method in MODEL_METHODS for method in methods):
-            flow_set = compute_flow_set_task.submit(group, config.flow)
+            flow_set = flows.submit(group, config.flow)
         for method in methods:
             stages: list[tuple[str, PrefectFuture]] = [("ingest_video", group)]
             if method in MODEL_METHODS:
                 with dask.annotate(resources=config.fit.dask_resources or {}):
-                    fit = fit_model.submit(group, flow_set, config.fit, method)
-                predictions = track_with_model.submit(
-                    group, fit, str(dataset_path), name, method, config.evaluation, config.fit
-                )
-                stages += [("compute_flow_set", flow_set), ("fit_model", fit), ("track_with_model", predictions)]
-            else:
-                predictions = track_points.submit(group, str(dataset_path), name, method, config.evaluation, config.flow)
-                stages.append(("track_points", predictions))
-            evaluation = evaluate_tapvid.submit(predictions, str(dataset_path), name, config.evaluation)
-            stages.append(("evaluate_tapvid", evaluation))
-            chains.append((name, method, stages))
+                    fitted = fit.submit(group, flow_set, config.fit, method)
+                stages += [("compute_flow_set", flow_set), ("fit_model", fitted)]
+                if video.annotation is not None:
+                    stages.append(("track_with_model", track_model.submit(
+                        group, fitted, video.annotation, video.name, method, config.evaluation, config.fit)))
+            elif video.annotation is not None:
+                stages.append(("track_points", track.submit(
+                    group, video.annotation, video.name, method, config.evaluation, config.flow)))
+            if video.annotation is not None:
+                stages.append(("evaluate_tapvid", evaluate.submit(stages[-1][1], video.annotation, video.name,
+                                                                  config.evaluation)))
+            chains.append((video, method, stages))
 
     records: list[dict[str, object]] = []
     failures: list[tuple[str, str, str]] = []
-    reporting: list[tuple[str, str, list[tuple[str, PrefectFuture]]]] = []
-    for done, (name, method, stages) in enumerate(chains, start=1):
-        evaluation = stages[-1][1]
-        evaluation.wait()
-        if evaluation.state.is_completed():
-            records.append(evaluation.result())
-            futures = dict(stages)
-            predictions = futures.get("track_with_model", futures.get("track_points"))
-            fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
-            video_group = futures["ingest_video"].result()
-            visuals = render_visuals.submit(video_group, predictions, str(visuals_dir), fit_dir, config.fit)
-            model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
-            logged = log_video_result.submit(target, run_id, records[-1], visuals, fit_dir, model)
-            reporting.append((name, method, [("render_visuals", visuals), ("log_video_result", logged)]))
-        else:
-            failures.append((name, method, _first_error(stages)))
+    runs: list[dict[str, object]] = []
+    reporting: list[tuple[dict[str, object], list[tuple[str, PrefectFuture]]]] = []
+    visuals_dir = layout.results_dir(config.data_root, dataset_name) / "visuals"
+    for done, (video, method, stages) in enumerate(chains, start=1):
+        last = stages[-1][1]
+        last.wait()
+        row: dict[str, object] = {"video": video.name, "method": method}
+        runs.append(row)
         logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))
-    for name, method, stages in reporting:
-        stages[-1][1].wait()
-        if not stages[-1][1].state.is_completed():
-            failures.append((name, method, _first_error(stages)))
-    for name, method, message in failures:
-        logger.error("benchmark: %s with %s failed: %s", name, method, message)
+        if not last.state.is_completed():
+            row.update(status="failed", detail=_first_error(stages))
+            failures.append((video.name, method, str(row["detail"])))
+            continue
+        futures = dict(stages)
+        fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
+        if fit_dir is not None:
+            row.update(fit_record(fit_dir))
+        if video.annotation is None and fit_dir is None:
+            row.update(status="skipped", detail=SKIPPED_BASELINE)
+            continue
+        row.update(status="ok", detail="")
+        video_group = futures["ingest_video"].result()
+        record: dict[str, object] = {"dataset": dataset_name, "method": method, "video": video.name}
+        reports: list[tuple[str, PrefectFuture]] = []
+        visuals: PrefectFuture | list[str] = []
+        if "evaluate_tapvid" in futures:
+            record = {**futures["evaluate_tapvid"].result(), "dataset": dataset_name}
+            records.append(record)
+            row.update(_scores(record))
+            predictions = futures.get("track_with_model", futures.get("track_points"))
+            visuals = render.submit(video_group, predictions, str(visuals_dir), fit_dir, config.fit)
+            reports.append(("render_visuals", visuals))
+        model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
+        reports.append(("log_video_result", log_video_result.submit(target, run_id, record, visuals, fit_dir, model)))
+        reporting.append((row, reports))
+    for row, reports in reporting:
+        reports[-1][1].wait()
+        if not reports[-1][1].state.is_completed():
+            row["detail"] = _first_error(reports)
+            failures.append((str(row["video"]), str(row["method"]), str(row["detail"])))
+    for video_name, method, message in failures:
+        logger.error("benchmark: %s with %s failed: %s", video_name, method, message)
+    results_dir = layout.results_dir(config.data_root, dataset_name)
+    runs_path, _ = write_runs_table(runs, results_dir)
+    runs_markdown = render_runs_table(runs)
     if not records:
         finish_benchmark_run(target, run_id, {}, [], failures)
-        return BenchmarkResult(
-            "no results: every (video, method) failed", None, None, run_id, target.tracking_uri, records, failures
-        )
+        return BenchmarkResult(f"no scored results (no ground truth or every (video, method) failed)\n\n{runs_markdown}",
+                               None, None, run_id, target.tracking_uri, records, failures, runs, runs_path)
     table = build_results_table(pd.DataFrame.from_records(records))
     frame_rule = config.evaluation.frame_rule
-    csv_path, markdown_path = write_results_table(
-        table, layout.results_dir(config.data_root, dataset_path.stem), frame_rule
-    )
+    csv_path, markdown_path = write_results_table(table, results_dir, frame_rule)
     finish_benchmark_run(target, run_id, _summary_metrics(table), [str(csv_path), str(markdown_path)], failures)
     return BenchmarkResult(
-        render_results_table(table, frame_rule), csv_path, markdown_path, run_id, target.tracking_uri, records, failures
+        f"{render_results_table(table, frame_rule)}\n{runs_markdown}", csv_path, markdown_path, run_id,
+        target.tracking_uri, records, failures, runs, runs_path,
     )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flows.config import MODEL_METHODS, FitConfig, FlowConfig
+from omnimotion_core.model import PRESETS
 from storage.errors import StorageError
 from tasks.track import BASELINE_METHODS
 
@@ -101,6 +102,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         print(f"FAILED {video} / {method}: {message}", file=sys.stderr)
     if result.csv_path is not None:
         print(f"\nresults: {result.csv_path}\n         {result.markdown_path}")
+    if result.runs_path is not None:
+        print(f"runs:    {result.runs_path}")
     print(f"MLflow:  run {result.mlflow_run_id} in {result.tracking_uri}\n"
           f"         browse it with: omnimotion ui --data-root {config.data_root}")
     return 1 if result.failures else 0
@@ -109,6 +112,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _flow_config(args: argparse.Namespace) -> FlowConfig:
     """The flow settings given on the command line."""
     from omnimotion_core.flow import (
+        ChainingConfig,
         DisConfig,
         FlowEngineConfig,
         PairSelectionConfig,
@@ -126,6 +130,7 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
             ),
         ),
         pairs=PairSelectionConfig(mode=args.pairs),
+        chaining=ChainingConfig(enabled=not args.no_chaining),
         chunk_pairs=args.chunk_pairs,
     )
 
@@ -176,14 +181,14 @@ def _cmd_process(args: argparse.Namespace) -> int:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from flows.process_video import fit_video
     from flows.runners import make_task_runner, resolve_runner_config
-    from storage.flow_store import flow_set_path, list_flow_sets
+    from storage.flow_store import fittable_flow_sets, flow_set_path
     from storage.video_store import open_video
 
     group = open_video(Path(args.video_group).resolve())
-    names = list_flow_sets(group.path)
+    names = fittable_flow_sets(group.path)
     if args.flow_set is None and len(names) != 1:
         raise ValueError(
-            f"{group.path}: {len(names)} flow sets ({', '.join(names) or 'none'}); "
+            f"{group.path}: {len(names)} flow sets to fit on ({', '.join(names) or 'none'}); "
             + ("compute one with: omnimotion flow " + str(group.path) if not names else "choose one with --flow-set")
         )
     flow_set = flow_set_path(group.path, args.flow_set or names[0])
@@ -245,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def with_fit_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--preset", default="fast", choices=("fast", "paper"), help="model preset")
+        sub.add_argument("--preset", default="fast", choices=tuple(sorted(PRESETS)), help="model preset")
         sub.add_argument("--steps", type=int, help="fitting steps (default: the preset's)")
         sub.add_argument("--seed", type=int, help="fitting seed (default: the preset's)")
         sub.add_argument("--fit-device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -273,8 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--max-frames", type=int)
     ingest.set_defaults(run=_cmd_ingest)
 
-    bench = with_root(commands.add_parser("benchmark", help="track and score every video of a TAP-Vid pickle"))
-    bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format)")
+    bench = with_root(commands.add_parser(
+        "benchmark", help="track and score every video of a TAP-Vid pickle or of a folder of videos"))
+    bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format), or a folder of "
+                       "video files and image folders; a video NAME there is scored when NAME.tapvid.pkl "
+                       "(a TAP-Vid DAVIS-format pickle with the entry NAME) lies beside it")
     bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD",
                        help=f"any of: {', '.join([*MODEL_METHODS, *BASELINE_METHODS])}")
     with_fit_options(bench)
@@ -297,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--pairs", default="auto", choices=("auto", "all", "windowed"),
                          help="auto: all ordered pairs up to 64 frames, else a window plus long-range pairs")
         sub.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
+        sub.add_argument("--no-chaining", action="store_true", help="fit on the direct flow only (default: "
+                         "also chain consecutive flows into long-gap correspondences)")
         sub.add_argument("--external-tracks", help="another tracker's tracks (.npz / .pkl) to use as sparse "
                          "correspondences instead of computing flow (the paper's 'Ours (TAP-Net)')")
         sub.add_argument("--external-video", help="the video's key in an --external-tracks pickle of several videos")
@@ -307,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = with_fit_options(with_root(commands.add_parser(
         "fit", help="fit the model to a video group's flow set (a killed fit resumes), export dense tracks")))
     fit.add_argument("video_group", help="a .zarr video group with a flow set")
-    fit.add_argument("--flow-set", help="flow set name (default: the only one)")
+    fit.add_argument("--flow-set", help="flow set name (default: the only one that no chained set was "
+                     "derived from)")
     fit.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
     fit.add_argument("--workers", type=int, help="threads of the local Dask cluster")
     fit.set_defaults(run=_cmd_fit)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from omnimotion_core.flow import (
+    ChainingConfig,
     ConsistencyConfig,
     FlowEngineConfig,
     PairSelectionConfig,
@@ -43,12 +44,15 @@ class FlowConfig:
         pairs: which frame pairs (all ordered pairs for videos up to 64 frames, else a window plus
             long-range pairs).
         consistency: which correspondences are trusted (3 px forward-backward cycle check).
+        chaining: whether consecutive flows are chained into long-gap correspondences (stored as a second
+            flow set derived from the direct one; the fit uses the derived set).
         chunk_pairs: unordered pairs per task: the unit of parallelism and of resumption.
     """
 
     engine: FlowEngineConfig = FlowEngineConfig()
     pairs: PairSelectionConfig = PairSelectionConfig()
     consistency: ConsistencyConfig = ConsistencyConfig()
+    chaining: ChainingConfig = ChainingConfig()
     chunk_pairs: int = 16
 
     def __post_init__(self) -> None:
@@ -71,6 +75,10 @@ class FitConfig:
         dask_resources: Dask resources a fit task asks for, e.g. ``{"GPU": 1}`` so that a cluster routes
             fits to workers started with ``--resources GPU=1``; None asks for none (a local cluster has
             no resources, so a fit asking for one would never start there).
+        flow_memory_budget_mib: most memory (MiB) the flow set may take during a fit. A set that fits (flow
+            float16, e.g. 64 frames x all pairs at 256x256 = 1.2 GiB) is loaded whole; a larger one (96
+            frames x all pairs at 256x256 = 2.8 GiB) is streamed from zarr pair by pair, caching at most a
+            quarter of the budget. Same batches either way; 0 always streams.
     """
 
     preset: str = "fast"
@@ -81,8 +89,11 @@ class FitConfig:
     checkpoint_every: int = 200
     log_every: int = 25
     dask_resources: dict[str, float] | None = None
+    flow_memory_budget_mib: int = 2048
 
     def __post_init__(self) -> None:
+        if self.flow_memory_budget_mib < 0:
+            raise ValueError(f"flow_memory_budget_mib must be >= 0, got {self.flow_memory_budget_mib}")
         if self.preset not in PRESETS:
             raise ValueError(f"unknown model preset {self.preset!r}; presets: {', '.join(sorted(PRESETS))}")
         if self.device not in ("auto", "cpu", "cuda"):

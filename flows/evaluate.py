@@ -17,6 +17,7 @@ from storage.results_table import (
     write_results_table,
 )
 from storage.tapvid import list_tapvid_videos
+from tasks.caching import cached
 from tasks.evaluate import evaluate_tapvid
 
 
@@ -26,13 +27,14 @@ def evaluate(dataset: str, config: PipelineConfig = PipelineConfig()) -> str:
     under ``config.evaluation.frame_rule``; write ``results-<frame_rule>.{csv,md}`` and return the table."""
     dataset_path = Path(dataset).resolve()
     records = []
+    score = cached(evaluate_tapvid, config.data_root)
     wanted = {"query_mode": config.evaluation.query_mode, "resolution": list(config.evaluation.resolution)}
     for name in list_tapvid_videos(dataset_path):
         group = layout.video_path(config.data_root, layout.video_id_from_name(f"{dataset_path.stem}-{name}"))
         for path in list_predictions(group):
             params = read_predictions(path).params
             if all(params.get(key) == value for key, value in wanted.items()):
-                records.append(evaluate_tapvid(str(path), str(dataset_path), name, config.evaluation))
+                records.append(score(str(path), str(dataset_path), name, config.evaluation))
     if not records:
         raise ValueError(
             f"no stored predictions of {dataset_path.name} under {config.data_root} for query mode "

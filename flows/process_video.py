@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 from flows.config import FitConfig, FlowConfig, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
+from tasks.caching import cached
 from tasks.fit import export_tracks, fit_model
 from tasks.flow import (
     compute_flow_chunk,
@@ -41,7 +42,9 @@ class VideoResult:
 @flow(name="compute_flows", task_runner=make_task_runner(RunnerConfig()))
 def compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
     """Compute (or finish) the flow set of ``video_group``: chunks of pairs fan out over the task runner;
-    a rerun computes only the pairs not yet stored. Returns the flow set's path."""
+    a rerun computes only the pairs not yet stored. Returns the flow set's path. Its tasks are not cached
+    by Prefect: the flow set's ``done`` marks are the unit of resumption (a chunk's record would point into
+    a partial group that publication renames), and a finished set plans no chunk."""
     logger = get_run_logger()
     plan = plan_flow_set(video_group, config)
     futures = [compute_flow_chunk.submit(video_group, plan.path, chunk, config) for chunk in plan.chunks]
@@ -57,10 +60,12 @@ def compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
 @flow(name="fit_video", task_runner=make_task_runner(RunnerConfig()))
 def fit_video(video_group: str, flow_set: str, config: FitConfig = FitConfig()) -> str:
     """Fit the model to a stored flow set (resuming a killed fit from its last checkpoint), then export
-    dense tracks of a 4-pixel grid of frame 0; returns the fit folder."""
+    dense tracks of a 4-pixel grid of frame 0; returns the fit folder. Both stages are cached under the
+    video's data root (see :mod:`tasks.caching`)."""
+    data_root = layout.data_root_of(Path(video_group))
     with dask.annotate(resources=config.dask_resources or {}):
-        fit_dir = fit_model.submit(video_group, flow_set, config).result()
-    export_tracks(video_group, fit_dir, config)
+        fit_dir = cached(fit_model, data_root).submit(video_group, flow_set, config).result()
+    cached(export_tracks, data_root)(video_group, fit_dir, config)
     return fit_dir
 
 
@@ -80,7 +85,9 @@ def process_video(
     (resuming a killed fit) and export dense tracks of a 4-pixel grid of frame 0 and the pseudo-depth."""
     source_path = Path(source).resolve()
     video_id = layout.video_id_from_name(tapvid_name or source_path.stem)
-    group = ingest_video(str(source_path), video_id, str(config.data_root), config.ingest_config(), tapvid_name)
+    group = cached(ingest_video, config.data_root)(
+        str(source_path), video_id, str(config.data_root), config.ingest_config(), tapvid_name
+    )
     if external_tracks is not None:
         flow_set = import_external_tracks(group, str(Path(external_tracks).resolve()), external_video)
     else:

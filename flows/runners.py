@@ -36,5 +36,5 @@ def make_task_runner(config: RunnerConfig) -> DaskTaskRunner:
         return DaskTaskRunner(address=config.dask_address)
     workers = config.local_workers or min(os.cpu_count() or 1, 8)
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": 1, "threads_per_worker": workers, "processes": False, "dashboard_address": ":0"}
+        cluster_kwargs={"n_workers": 1, "threads_per_worker": workers, "processes": False, "dashboard_address": "127.0.0.1:0"}
     )

@@ -8,7 +8,8 @@ Everything the pipeline writes lives under one data root (default ``./data``, se
         <video_id>.zarr/                 one zarr v3 group per video (schema SCHEMA_VERSION)
           zarr.json                      group attributes, see VIDEO_ATTRS below
           frames                         uint8 [T, H, W, 3] RGB, chunks (1, H, W, 3)
-          flows/<flow_set>/              one group per flow set (named after its parameters)
+          flows/<flow_set>/              one group per flow set (named after its parameters): the direct set,
+                                         and the set derived from it by chaining (params + ``chaining``)
             flow                         float16 [P, H, W, 2] (dx, dy) pixels from frame i to frame j
             mask                         bool    [P, H, W]    cycle-consistent correspondences
             pairs                        int32   [P, 2]       (i, j) frame indices of each pair
@@ -20,7 +21,8 @@ Everything the pipeline writes lives under one data root (default ``./data``, se
             depth                        float16 [T, H, W] pseudo-depth
         <video_id>.zarr.partial-<uuid>/  a group being written; never read, removed when stale
       datasets/<name>.pkl                generated TAP-Vid-DAVIS-format pickles (synthetic benchmark)
-      results/<run>/                     results tables (CSV + markdown)
+      results/<run>/                     results tables (CSV + markdown) and the run table (runs.csv, runs.md)
+      task-results/<cache key>           Prefect result records of the stage tasks (see tasks/caching.py)
       mlflow.db                          MLflow tracking store (SQLite)
       mlartifacts/                       MLflow artifacts
 
@@ -28,6 +30,14 @@ Publishing rule: a group (a video, a flow set, a fit) is written under a ``.part
 renamed into place only when finished, with ``complete: true`` among its attributes. A reader accepts
 only a group under its final name whose attributes say ``complete: true`` and carry a schema version it
 knows; anything else is an :class:`~storage.errors.IncompleteStoreError`.
+
+Benchmark folders (outside the root): a folder of videos may hold, beside ``clip.mp4`` or the image
+folder ``clip/``, its ground truth as ``clip.tapvid.pkl`` (see :func:`annotation_path`): a TAP-Vid
+DAVIS-format pickle whose entry ``clip`` has the query tracks; only such videos are scored.
+
+Task results: each stage task's return value (a store path, a record) is kept as one Prefect result
+record per cache key under ``task-results/``, so a rerun in any process finds it. A record only ever
+points into the stores above; deleting ``task-results/`` loses no data, only the shortcut.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+import zarr
+
 from storage.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -45,6 +57,8 @@ SCHEMA_VERSION = 1
 VIDEOS_DIR = "videos"
 DATASETS_DIR = "datasets"
 RESULTS_DIR = "results"
+ANNOTATION_SUFFIX = ".tapvid.pkl"
+TASK_RESULTS_DIR = "task-results"
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS_DIR = "mlartifacts"
 
@@ -85,17 +99,21 @@ def video_id_from_name(name: str) -> str:
 
     Keeps letters, digits, ``-``, ``_`` and ``.`` (non-ASCII letters are transliterated when
     possible), replaces everything else by ``_``, strips leading dots so a key can never be ``..`` or
-    hidden, and caps the length (a long name keeps a hash suffix so distinct names stay distinct).
+    hidden, and caps the length (a long name keeps a hash suffix so distinct names stay distinct). A name
+    whose letters have no ASCII form (``视频``) becomes ``video-<hash>``; one with no letter or digit at all
+    (``""``, ``"..."``) is an InputError. Lone surrogates (undecodable file names) are hashed as they are.
     """
     if not isinstance(name, str):
         raise InputError(f"video name must be a string, got {type(name).__name__}")
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     key = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._")
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     if not key:
-        raise InputError(f"video name {name!r} has no usable characters for a store key")
+        if not any(character.isalnum() for character in name):
+            raise InputError(f"video name {name!r} has no usable characters for a store key")
+        return f"video-{digest}"
     if key == name and len(key) <= _MAX_ID_LENGTH:
         return key
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
     return f"{key[: _MAX_ID_LENGTH - 9]}-{digest}"
 
 
@@ -129,3 +147,40 @@ def mlflow_tracking_uri(root: Path) -> str:
 def mlflow_artifacts_dir(root: Path) -> Path:
     """Folder for MLflow artifacts under ``root``."""
     return Path(root) / MLFLOW_ARTIFACTS_DIR
+
+
+def task_results_dir(root: Path) -> Path:
+    """Absolute folder of the stage tasks' result records under ``root`` (one file per cache key)."""
+    return Path(root).resolve() / TASK_RESULTS_DIR
+
+
+def data_root_of(video_group: Path) -> Path:
+    """The data root a video group lives under (``<root>/videos/<video_id>.zarr``)."""
+    return Path(video_group).parent.parent
+
+
+def video_group_of(store: Path) -> Path:
+    """The video group holding a flow set, fit or predictions group (``<video>.zarr/<kind>/<name>``)."""
+    return Path(store).parent.parent
+
+
+def is_published(path: Path) -> bool:
+    """True when ``path`` is a group under its final name whose attributes say ``complete: true`` (the
+    publishing rule above); False for a missing, partial or unfinished group."""
+    path = Path(path)
+    if PARTIAL_MARKER in path.name or not (path / "zarr.json").is_file():
+        return False
+    return zarr.open_group(str(path), mode="r").attrs.get("complete") is True
+
+
+def annotation_path(video: Path) -> Path:
+    """Where the ground truth of a video file or image folder of a benchmark folder lives:
+    ``<folder>/<stem>.tapvid.pkl``, holding the entry ``<stem>`` (see :func:`source_name`)."""
+    return Path(video).with_name(source_name(video) + ANNOTATION_SUFFIX)
+
+
+def source_name(source: Path) -> str:
+    """The name of a video file, image folder or dataset in tables and store keys: a file's stem, a
+    folder's name (a video of a benchmark folder is also its annotation's entry)."""
+    source = Path(source)
+    return source.name if source.is_dir() else source.stem

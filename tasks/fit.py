@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import zarr
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from flows.config import EvaluationConfig, FitConfig
 from omnimotion_core.model import (
@@ -22,20 +25,33 @@ from omnimotion_core.model import (
     pseudo_depth,
     track,
 )
+from storage.errors import InputError
 from storage.fit_store import (
     complete_fit,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     open_fit,
+    read_fit_summary,
     save_checkpoint,
     write_dense_tracks,
     write_depth,
 )
-from storage.flow_store import read_flow_set
-from storage.prediction_store import Predictions, predictions_path, write_predictions
+from storage.flow_store import ZarrPairSource, open_pair_source
+from storage.prediction_store import (
+    Predictions,
+    prediction_key,
+    predictions_path,
+    write_predictions,
+)
 from storage.tapvid import load_tapvid_sample
 from storage.video_store import open_video
+from tasks.caching import (
+    StoreCachePolicy,
+    file_identity,
+    store_identity,
+    video_identity,
+)
 
 LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
 
@@ -66,11 +82,34 @@ def load_fitted_model(fit_dir: Path, config: OmniMotionConfig, num_frames: int, 
     if state is None:
         raise ValueError(f"{fit_dir}: the fit has no checkpoint")
     model = OmniMotion(config, num_frames, torch.Generator().manual_seed(config.trainer.seed))
-    model.load_state_dict(state["trainer"]["model"])
+    with _checkpoint_must_match(fit_dir):
+        model.load_state_dict(state["trainer"]["model"])
     return model.to(device).eval()
 
 
-@task(name="fit_model", cache_policy=NO_CACHE)
+@contextlib.contextmanager
+def _checkpoint_must_match(fit_dir: Path) -> Iterator[None]:
+    """Turn the error of loading a checkpoint written by another model config into an InputError naming it."""
+    try:
+        yield
+    except (KeyError, RuntimeError, ValueError) as error:
+        checkpoints = list_checkpoints(fit_dir)
+        where = checkpoints[-1][1] if checkpoints else fit_dir
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(
+            f"{where}: this checkpoint was written by another model configuration than the one asked for "
+            f"({detail[:300]})"
+        ) from error
+
+
+def fit_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """Cache identity of :func:`fit_model`: the video's content and the fit's name (a hash of the model
+    config and the flow set's name, itself a hash of the flow parameters)."""
+    return {"video": video_identity(inputs["video_group"]),
+            "fit": fit_name(inputs["fit"], inputs["flow_set"], inputs["method"])}
+
+
+@task(name="fit_model", cache_policy=StoreCachePolicy(identity=fit_identity))
 def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "omnimotion") -> str:
     """Fit (or resume fitting) OmniMotion (or the ablation ``method``) on ``flow_set``; return the fit folder.
 
@@ -89,14 +128,17 @@ def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "om
     device = resolve_device(fit.device)
     if device == "cpu" and fit.cpu_threads is not None:
         torch.set_num_threads(fit.cpu_threads)
-    flows = read_flow_set(Path(video_group), Path(flow_set).name)
+    flows = open_pair_source(Path(video_group), Path(flow_set).name, fit.flow_memory_budget_mib * 2**20)
+    if isinstance(flows, ZarrPairSource):
+        logger.info("%s: flow set over %d MiB, streamed from zarr", group.video_id, fit.flow_memory_budget_mib)
     video = group.read_frames().astype(np.float32) / 255.0
     trainer = Trainer(config, flows, video, device=device)
     history: list[list[float]] = []
     fit_seconds = 0.0
     state = latest_checkpoint(fit_dir)
     if state is not None:
-        trainer.load_state_dict(state["trainer"])
+        with _checkpoint_must_match(fit_dir):
+            trainer.load_state_dict(state["trainer"])
         history, fit_seconds = [list(row) for row in state["loss_history"]], float(state["fit_seconds"])
         logger.info("%s: resuming fit %s at step %d", group.video_id, name, trainer.step)
     started = time.perf_counter()
@@ -117,7 +159,8 @@ def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "om
 
     interval = int(np.gcd(fit.log_every, fit.checkpoint_every))
     trainer.fit(callback=on_step, callback_every=interval, progress=False)
-    checkpoint()
+    if not any(step == trainer.step for step, _ in list_checkpoints(fit_dir)):
+        checkpoint()
     seconds = fit_seconds + time.perf_counter() - started
     complete_fit(fit_dir, {
         "fit_seconds": seconds, "steps": trainer.step, "device": device,
@@ -128,17 +171,39 @@ def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "om
     return str(fit_dir)
 
 
+def fit_record(fit_dir: str) -> dict[str, object]:
+    """``fit_steps``, ``fit_seconds`` and ``final_flow_loss`` (the last recorded flow loss, NaN when none
+    was recorded) of a complete fit, from its summary."""
+    summary = read_fit_summary(Path(fit_dir))
+    history = summary["loss_history"]
+    final_flow = float(history[-1][summary["loss_terms"].index("flow")]) if history else math.nan
+    return {"fit_steps": int(summary["steps"]), "fit_seconds": float(summary["fit_seconds"]), "final_flow_loss": final_flow}
+
+
 def _is_complete(fit_dir: Path) -> bool:
     return zarr.open_group(str(fit_dir), mode="r").attrs.get("complete") is True
 
 
-@task(name="track_with_model", cache_policy=NO_CACHE)
+def model_prediction_params(fit_dir: str, evaluation: EvaluationConfig) -> dict[str, object]:
+    """What names the predictions of a fitted model: the query settings and the fit."""
+    return {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution), "fit": Path(fit_dir).name}
+
+
+def model_tracks_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """Cache identity of :func:`track_with_model`: the fit, the predictions' key and the dataset's bytes
+    (the query points)."""
+    key = prediction_key(inputs["method"], model_prediction_params(inputs["fit_dir"], inputs["evaluation"]))
+    return {"fit": store_identity(inputs["fit_dir"]), "predictions": key,
+            "dataset": file_identity(inputs["dataset"]), "video_name": inputs["video_name"]}
+
+
+@task(name="track_with_model", cache_policy=StoreCachePolicy(identity=model_tracks_identity))
 def track_with_model(
     video_group: str, fit_dir: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig,
     fit: FitConfig,
 ) -> str:
     """Track the dataset's query points with a fitted model; return the stored predictions' path."""
-    params = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution), "fit": Path(fit_dir).name}
+    params = model_prediction_params(fit_dir, evaluation)
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
@@ -151,8 +216,13 @@ def track_with_model(
     return str(write_predictions(Path(video_group), predictions))
 
 
+def export_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """Cache identity of :func:`export_tracks`: the fit and the query grid."""
+    return {"fit": store_identity(inputs["fit_dir"]), "method": inputs["method"],
+            "query_frame": inputs["query_frame"], "grid_stride": inputs["grid_stride"]}
 
-@task(name="export_tracks", cache_policy=NO_CACHE)
+
+@task(name="export_tracks", cache_policy=StoreCachePolicy(identity=export_identity))
 def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = "omnimotion",
                   query_frame: int = 0, grid_stride: int = 4) -> str:
     """Track every ``grid_stride``-th pixel of ``query_frame`` through all frames with a fitted model and

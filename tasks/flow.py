@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
@@ -12,18 +15,29 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.config import FlowConfig
 from omnimotion_core.flow import (
+    ChainingConfig,
     build_flow_engine,
+    chain_from_frame,
     compute_pair_chunk,
+    consecutive_flows,
     flow_set_from_tracks,
     flow_set_params,
     select_pairs,
 )
 from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig
+from omnimotion_core.flow_set import FlowSet
 from storage.external_tracks import read_external_tracks
-from storage.flow_store import FlowSetWriter, flow_set_name, write_flow_set
+from storage.flow_store import (
+    FlowSetWriter,
+    flow_set_name,
+    read_flow_set,
+    read_flow_set_params,
+    write_flow_set,
+)
 from storage.layout import PARTIAL_MARKER
 from storage.raft_weights import read_raft_weights
 from storage.video_store import open_video
+from tasks.caching import StoreCachePolicy, video_identity
 
 
 @dataclass(frozen=True)
@@ -31,14 +45,18 @@ class FlowPlan:
     """A flow set being written.
 
     Attributes:
+        video_group: the video's zarr group.
         name: the flow set's name (from its parameters).
         path: the partial group to write chunks into, or the finished set when nothing is left.
         chunks: unordered pairs ``[[i, j], ...]`` (i < j) still to compute, one list per task.
+        chaining: how the published direct set is extended with chained correspondences.
     """
 
+    video_group: str
     name: str
     path: str
     chunks: list[list[list[int]]]
+    chaining: ChainingConfig
 
 
 def flow_params(config: FlowConfig) -> dict[str, object]:
@@ -76,7 +94,8 @@ def plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:
         "%s: flow set %s, %d of %d flows to compute in %d chunks",
         group.video_id, name, len(pending), len(pairs), len(chunks),
     )
-    return FlowPlan(name=name, path=str(writer.partial_path), chunks=chunks)
+    return FlowPlan(video_group=video_group, name=name, path=str(writer.partial_path), chunks=chunks,
+                    chaining=config.chaining)
 
 
 @task(name="compute_flow_chunk", cache_policy=NO_CACHE)
@@ -90,11 +109,51 @@ def compute_flow_chunk(video_group: str, plan_path: str, pairs: list[list[int]],
 
 @task(name="publish_flow_set", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish_flow_set(plan: FlowPlan) -> str:
-    """Sum the counts and publish the finished flow set; return its path."""
+    """Sum the counts and publish the finished direct flow set, then (with ``plan.chaining`` on) the set
+    derived from it by chaining; return the path of the set to fit on (the chained one when chaining)."""
     path = Path(plan.path)
-    if PARTIAL_MARKER not in path.name:
-        return plan.path
-    return str(FlowSetWriter.attach(path).finish())
+    if PARTIAL_MARKER in path.name:  # already renamed into place when this is a retry
+        path = FlowSetWriter.attach(path).finish() if path.exists() else path.with_name(plan.name)
+    if not plan.chaining.enabled:
+        return str(path)
+    return str(chain_stored_flow_set(Path(plan.video_group), path.name, plan.chaining))
+
+
+def chain_stored_flow_set(video_group: Path, direct_name: str, chaining: ChainingConfig) -> Path:
+    """Store the flow set derived from the finished direct set ``direct_name`` by chaining (see
+    ``omnimotion_core.flow.chaining``), named by the direct set's parameters plus ``chaining``; return its path.
+
+    Written one source frame at a time from the unchanged direct set, so a killed run resumes at the
+    first source frame not yet written and reaches the same result."""
+    logger = get_run_logger()
+    params = {**read_flow_set_params(video_group, direct_name), "chaining": dataclasses.asdict(chaining)}
+    direct = read_flow_set(video_group, direct_name, flow_dtype="float16")
+    writer = FlowSetWriter.open(video_group, flow_set_name(params), direct.pairs, direct.num_frames, direct.size, params)
+    sources = np.unique(writer.pending_pairs()[:, 0])
+    if len(sources) == 0:
+        return writer.finish()
+    rows = {(int(i), int(j)): row for row, (i, j) in enumerate(direct.pairs)}
+
+    def read(i: int, j: int) -> tuple[np.ndarray, np.ndarray] | None:
+        row = rows.get((i, j))
+        return None if row is None else (direct.flow[row], direct.mask[row])
+
+    frames = open_video(video_group).read_frames()
+    consecutive = consecutive_flows(read, direct.num_frames, chaining.max_cycle_error)
+    no_counts = np.zeros_like(direct.counts)
+    started, trusted, direct_trusted = time.perf_counter(), 0, 0
+    for done, source in enumerate(sources, start=1):
+        chained = list(chain_from_frame(int(source), frames, consecutive, read, chaining))
+        pairs = np.array([[source, target] for target, _, _ in chained], dtype=np.int64)
+        mask = np.stack([mask for _, _, mask in chained])
+        writer.write(FlowSet(pairs=pairs, flow=np.stack([flow for _, flow, _ in chained]), mask=mask, counts=no_counts))
+        trusted += int(mask.sum())
+        direct_trusted += sum(int(direct.mask[rows[(int(i), int(j))]].sum()) for i, j in pairs)
+        elapsed = time.perf_counter() - started
+        logger.info("chaining %s: %d/%d source frames in %.1f s, about %.0f s left; %d trusted correspondences "
+                    "(direct flow: %d)", video_group.name, done, len(sources), elapsed,
+                    elapsed / done * (len(sources) - done), trusted, direct_trusted)
+    return writer.finish()
 
 
 @task(name="import_external_tracks", cache_policy=NO_CACHE)
@@ -121,7 +180,15 @@ def import_external_tracks(video_group: str, tracks_file: str, video_name: str |
     return str(path)
 
 
-@task(name="compute_flow_set", cache_policy=NO_CACHE)
+def flow_set_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """Cache identity of :func:`compute_flow_set_task`: the video's content, the direct set's name (a hash
+    of its parameters) and the chaining settings (which name the chained set)."""
+    config: FlowConfig = inputs["config"]
+    return {"video": video_identity(inputs["video_group"]), "flow_set": flow_set_name(flow_params(config)),
+            "chaining": dataclasses.asdict(config.chaining)}
+
+
+@task(name="compute_flow_set", cache_policy=StoreCachePolicy(identity=flow_set_identity))
 def compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
     """The whole flow set of one video in one task (for flows that fan out over videos instead of
     pairs); resumable like the fanned-out stage, since it runs the same steps one chunk at a time."""

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
+from storage import layout
 from storage.video_sources import open_video_source
 from storage.video_store import IngestConfig, ingest
+from tasks.caching import StoreCachePolicy
 from tasks.retry import is_transient_failure
 
 
-@task(name="ingest_video", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
+def ingest_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """The store's ingest key (the source's byte hash + the ingest config) and the group it goes to."""
+    info = open_video_source(Path(inputs["source"]), inputs["tapvid_name"]).info
+    return {
+        "source_hash": info.source_hash,
+        "ingest_config": inputs["config"].to_attrs(),
+        "group": str(layout.video_path(Path(inputs["data_root"]), inputs["video_id"]).resolve()),
+    }
+
+
+@task(name="ingest_video", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
+      cache_policy=StoreCachePolicy(identity=ingest_identity))
 def ingest_video(
     source: str, video_id: str, data_root: str, config: IngestConfig, tapvid_name: str | None = None
 ) -> str:

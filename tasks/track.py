@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from flows.config import EvaluationConfig, FlowConfig
 from omnimotion_core.flow import FlowEngineConfig
@@ -17,9 +17,15 @@ from omnimotion_core.trackers import (
     flow_tracker,
     get_tracker,
 )
-from storage.prediction_store import Predictions, predictions_path, write_predictions
+from storage.prediction_store import (
+    Predictions,
+    prediction_key,
+    predictions_path,
+    write_predictions,
+)
 from storage.tapvid import load_tapvid_sample
 from storage.video_store import open_video
+from tasks.caching import StoreCachePolicy, file_identity, video_identity
 from tasks.flow import flow_params, load_flow_engine
 
 BASELINE_METHODS = tuple(sorted({*TRACKERS, *FLOW_TRACKER_METHODS}))
@@ -47,28 +53,42 @@ def check_method(method: str, flow: FlowConfig) -> None:
             raise ValueError(f"{method}: RAFT weights not found at {weights}")
 
 
-def _tracker_and_params(method: str, flow: FlowConfig) -> tuple[Tracker, dict[str, object]]:
+def _tracker(method: str, flow: FlowConfig) -> Tracker:
     if method not in FLOW_TRACKER_METHODS:
-        return get_tracker(method), {}
-    engine_config = _engine_config(method, flow)
-    engine_params = flow_params(dataclasses.replace(flow, engine=engine_config))
-    params = {"engine": engine_params["engine"], "consistency": engine_params["consistency"]}
-    if "raft_weights" in engine_params:
-        params["raft_weights"] = engine_params["raft_weights"]
-    return flow_tracker(method, load_flow_engine(engine_config)), params
+        return get_tracker(method)
+    return flow_tracker(method, load_flow_engine(_engine_config(method, flow)))
 
 
-@task(name="track_points", cache_policy=NO_CACHE)
+def prediction_params(method: str, evaluation: EvaluationConfig, flow: FlowConfig) -> dict[str, object]:
+    """What names a baseline's predictions: the query settings and, for a flow tracker, its engine."""
+    params: dict[str, object] = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution)}
+    if method in FLOW_TRACKER_METHODS:
+        engine_params = flow_params(dataclasses.replace(flow, engine=_engine_config(method, flow)))
+        params.update(engine=engine_params["engine"], consistency=engine_params["consistency"])
+        if "raft_weights" in engine_params:
+            params["raft_weights"] = engine_params["raft_weights"]
+    return params
+
+
+def track_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """Cache identity of :func:`track_points`: the video's content, the predictions' key and the
+    dataset's bytes (the query points)."""
+    key = prediction_key(inputs["method"], prediction_params(inputs["method"], inputs["evaluation"], inputs["flow"]))
+    return {"video": video_identity(inputs["video_group"]), "predictions": key,
+            "dataset": file_identity(inputs["dataset"]), "video_name": inputs["video_name"]}
+
+
+@task(name="track_points", cache_policy=StoreCachePolicy(identity=track_identity))
 def track_points(
     video_group: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig, flow: FlowConfig
 ) -> str:
     """Predict tracks of the dataset's query points with ``method`` on the stored frames; return the
     path of the stored predictions (computed once per method, its settings and the evaluation settings)."""
-    tracker, method_params = _tracker_and_params(method, flow)
-    params = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution), **method_params}
+    params = prediction_params(method, evaluation, flow)
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
+    tracker = _tracker(method, flow)
     group = open_video(Path(video_group))
     sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
     frames = group.read_frames()

@@ -7,8 +7,10 @@ a secret (see :func:`without_secrets`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.fit_store import read_fit_summary
+from storage.publish import file_lock
 from tasks.retry import is_transient_failure
 
 SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
@@ -49,13 +52,17 @@ class TrackingTarget:
     artifact_root: Path
 
 
+_URI_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
 def without_secrets(params: Mapping[str, object]) -> dict[str, object]:
-    """Drop parameters whose key has a word such as TOKEN, SECRET, PASSWORD or KEY in it."""
+    """Drop parameters whose key has a word such as TOKEN, SECRET, PASSWORD or KEY in it, and the
+    ``user:password@`` part of any URI among the values."""
     kept = {}
     for key, value in params.items():
         words = {word.upper() for word in re.split(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])", key) if word}
         if not words & set(SECRET_KEY_PARTS):
-            kept[key] = value
+            kept[key] = _URI_USERINFO.sub(r"\g<scheme>", value) if isinstance(value, str) else value
     return kept
 
 
@@ -105,16 +112,31 @@ def _finite_metrics(values: Mapping[str, object]) -> list[Metric]:
     now = int(time.time() * 1000)
     metrics = []
     for key, value in values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
             metrics.append(Metric(key, float(value), now, 0))
     return metrics
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def _store_setup_lock(tracking_uri: str) -> contextlib.AbstractContextManager[None]:
+    """For a SQLite store, an exclusive lock beside the file while MLflow creates or migrates its tables
+    and the experiment: two runs starting at once on a fresh store otherwise race in the schema set-up
+    (``duplicate column name``). Other stores set themselves up."""
+    if not tracking_uri.startswith(SQLITE_PREFIX):
+        return contextlib.nullcontext()
+    database = Path(tracking_uri.removeprefix(SQLITE_PREFIX))
+    return file_lock(database.with_name(database.name + ".lock"), exclusive=True)
 
 
 @task(name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
 def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object]) -> str:
     """Create the parent run of a benchmark with the flattened config and code version; return its id."""
-    client = MlflowClient(target.tracking_uri)
-    run = client.create_run(_experiment_id(client, target), run_name=run_name, tags={"omnimotion.kind": "benchmark"})
+    with _store_setup_lock(target.tracking_uri):
+        client = MlflowClient(target.tracking_uri)
+        experiment_id = _experiment_id(client, target)
+    run = client.create_run(experiment_id, run_name=run_name, tags={"omnimotion.kind": "benchmark"})
     _log_params(client, run.info.run_id, {**params, **code_version()})
     return run.info.run_id
 

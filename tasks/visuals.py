@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from flows.config import FitConfig
 from omnimotion_core.model import pseudo_depth
@@ -15,6 +15,7 @@ from storage.fit_store import read_fit_summary
 from storage.media import write_loss_curve, write_mp4, write_png
 from storage.prediction_store import read_predictions
 from storage.video_store import open_video
+from tasks.caching import StoreCachePolicy, existing_files, store_identity
 from tasks.fit import load_fitted_model, resolve_device
 
 DEPTH_STRIP_FRAMES = 4
@@ -23,7 +24,14 @@ DEPTH_STRIP_MAX_SIDE = 128
 half a minute per frame on one CPU thread."""
 
 
-@task(name="render_visuals", cache_policy=NO_CACHE)
+def visuals_identity(inputs: dict[str, Any]) -> dict[str, object]:
+    """Cache identity of :func:`render_visuals`: the predictions, the fit (if any) and the output folder."""
+    fit_dir = inputs["fit_dir"]
+    return {"predictions": store_identity(inputs["predictions"]),
+            "fit": None if fit_dir is None else store_identity(fit_dir), "out_dir": str(Path(inputs["out_dir"]).resolve())}
+
+
+@task(name="render_visuals", cache_policy=StoreCachePolicy(identity=visuals_identity, is_live=existing_files))
 def render_visuals(
     video_group: str, predictions: str, out_dir: str, fit_dir: str | None = None, fit: FitConfig | None = None
 ) -> list[str]:

@@ -96,8 +96,17 @@ def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: 
     main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--size", "32x32", "--data-root", str(root)])
     group = root / "videos" / "synth_000.zarr"
     assert main(["fit", str(group), "--data-root", str(root)]) == 2
-    assert "0 flow sets (none); compute one with: omnimotion flow" in capsys.readouterr().err
+    assert "0 flow sets to fit on (none); compute one with: omnimotion flow" in capsys.readouterr().err
     main(["flow", str(group), "--data-root", str(root)])
+    from storage.flow_store import (
+        fittable_flow_sets,
+        list_flow_sets,
+        read_flow_set_params,
+    )
+
+    assert len(list_flow_sets(group)) == 2  # the direct set and the chained set derived from it
+    (chained,) = fittable_flow_sets(group)
+    assert read_flow_set_params(group, chained)["chaining"]["enabled"] is True
     assert main(["fit", str(group), "--steps", "3", "--cpu-threads", "1", "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
     assert f"fit: {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out

@@ -137,3 +137,44 @@ def test_stored_flow_of_a_known_translation_and_rotation_is_within_half_a_pixel(
     error = np.linalg.norm(flow_set.flow[forward][16:-16, 16:-16] - truth, axis=-1)[valid]
     assert valid.mean() > 0.95
     assert np.percentile(error, 95) < 0.5 and error.mean() < 0.25
+
+
+def test_the_chained_flow_set_is_derived_from_the_direct_one_and_resumes_after_a_kill(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import tasks.flow
+    from omnimotion_core.flow import ChainingConfig
+    from storage.flow_store import read_flow_set_params
+
+    config = _config(tmp_path / "whole")
+    group = str(ingest(TapVidVideoSource(dataset, "synth_000"), config.data_root, "v", config.ingest_config()))
+    chained_path = Path(compute_flows(group, config.flow))
+    direct_path = Path(compute_flows(group, dataclasses.replace(config.flow, chaining=ChainingConfig(enabled=False))))
+    assert sorted(list_flow_sets(Path(group))) == sorted([chained_path.name, direct_path.name])
+    assert read_flow_set_params(Path(group), chained_path.name)["chaining"]["enabled"] is True
+    chained, direct = read_flow_set(Path(group), chained_path.name), read_flow_set(Path(group), direct_path.name)
+    np.testing.assert_array_equal(chained.pairs, direct.pairs)
+    assert chained.mask.sum() > direct.mask.sum()
+
+    killed_config = _config(tmp_path / "killed")
+    killed_group = str(ingest(TapVidVideoSource(dataset, "synth_000"), killed_config.data_root, "v",
+                              killed_config.ingest_config()))
+    real_chain, calls = tasks.flow.chain_from_frame, []
+
+    def dies_from_the_third_source_frame(*args: object, **kwargs: object):  # noqa: ANN202
+        calls.append(args[0])
+        if len(calls) >= 3:  # on the task's retries too
+            raise RuntimeError("killed")
+        return real_chain(*args, **kwargs)
+
+    monkeypatch.setattr(tasks.flow, "chain_from_frame", dies_from_the_third_source_frame)
+    with pytest.raises(RuntimeError, match="killed"):
+        compute_flows(killed_group, killed_config.flow)
+    monkeypatch.setattr(tasks.flow, "chain_from_frame", real_chain)
+    assert list_flow_sets(Path(killed_group)) == [direct_path.name]
+    resumed = read_flow_set(Path(killed_group), Path(compute_flows(killed_group, killed_config.flow)).name)
+    np.testing.assert_array_equal(resumed.mask, chained.mask)
+    np.testing.assert_array_equal(resumed.flow, chained.flow)
+    np.testing.assert_array_equal(resumed.counts, chained.counts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,13 @@ def test_distinct_names_stay_distinct() -> None:
 def test_names_without_usable_characters_are_rejected(name: str) -> None:
     with pytest.raises(InputError, match="no usable characters"):
         layout.video_id_from_name(name)
+
+
+@pytest.mark.parametrize("name", ["视频", "видео"])
+def test_names_in_scripts_without_an_ascii_form_get_a_hashed_key(name: str) -> None:
+    key = layout.video_id_from_name(name)
+    assert re.fullmatch(r"video-[0-9a-f]{8}", key) and layout.video_id_from_name(key) == key
+    assert key != layout.video_id_from_name(name + "2")
 
 
 def test_video_path_refuses_unsanitised_ids(tmp_path: Path) -> None:
