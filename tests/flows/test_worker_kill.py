@@ -3,10 +3,8 @@ other worker and the benchmark finishes with every result."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,15 +12,14 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from prefect.settings import PREFECT_API_URL
 
 from flows.benchmark import benchmark
 from flows.config import EvaluationConfig, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
 from storage.video_store import list_videos, open_video
+from tests.flows.loopback_cluster import loopback_cluster
 from tests.flows.test_benchmark import _toy_dataset
-from tests.flows.test_dask_cluster import _free_port
 from tests.flows.worker_gate import TOKEN_ENV
 
 GATE = Path(__file__).with_name("worker_gate.py")
@@ -32,46 +29,11 @@ GATE = Path(__file__).with_name("worker_gate.py")
 def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[int, subprocess.Popen[bytes]], Path]]:
     """A scheduler and two single-thread workers (no nanny: the worker is the process we start) on
     loopback; yields the address, the workers by process id and the gate's token file."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
     token = tmp_path / "gate.token"
-    env = {
-        **os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "DASK_LOGGING__DISTRIBUTED": "warning",
-        TOKEN_ENV: str(token),
-    }
-    dask = str(Path(sys.executable).parent / "dask")
-    scheduler = subprocess.Popen(
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    workers = {}
-    for index in range(2):
-        worker = subprocess.Popen(
-            [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--preload", str(GATE),
-             "--local-directory", str(tmp_path / f"dask-{index}")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        workers[worker.pid] = worker
-    try:
-        from distributed import Client
-
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with Client(address, timeout=5) as client:
-                    client.wait_for_workers(2, timeout=60)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        yield address, workers, token
-    finally:
-        for process in (*workers.values(), scheduler):
-            if process.poll() is None:
-                process.terminate()
-        for process in (*workers.values(), scheduler):
-            process.wait(timeout=30)
+    workers = [["--nthreads", "1", "--no-nanny", "--preload", str(GATE), "--local-directory", str(tmp_path / f"dask-{index}")]
+               for index in range(2)]
+    with loopback_cluster(workers, extra_env={TOKEN_ENV: str(token)}) as (address, started):
+        yield address, started, token
 
 
 def _kill_the_paused_worker(workers: dict[int, subprocess.Popen[bytes]], token: Path, timeout: float = 240) -> int:
