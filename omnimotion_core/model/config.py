@@ -182,21 +182,26 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class OptimiserConfig:
-    """Adam with one learning rate per part, halved every ``decay_steps``.
+    """Adam with one learning rate per part, decayed over the fit.
 
     Attributes:
         lr_latent: learning rate of the latent net.
         lr_bijection: learning rate of the bijection.
         lr_canonical: learning rate of the canonical field.
-        decay_steps: steps between learning-rate decays.
-        decay_factor: multiplier applied at each decay.
+        schedule: ``"step"`` (the reference: multiply by ``decay_factor`` every ``decay_steps``) or
+            ``"cosine"`` (from the base rate down to ``final_factor`` times it at ``trainer.num_steps``).
+        decay_steps: steps between learning-rate decays (``"step"``).
+        decay_factor: multiplier applied at each decay (``"step"``).
+        final_factor: the last step's rate as a fraction of the base rate (``"cosine"``).
     """
 
     lr_latent: float = 1e-3
     lr_bijection: float = 1e-4
     lr_canonical: float = 3e-4
+    schedule: Literal["step", "cosine"] = "step"
     decay_steps: int = 20000
     decay_factor: float = 0.5
+    final_factor: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from omnimotion_core.flow_set import PairSource
-from omnimotion_core.model.config import OmniMotionConfig
+from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
 from omnimotion_core.model.objective import compute_losses
 from omnimotion_core.model.omnimotion import OmniMotion
@@ -20,9 +21,15 @@ from omnimotion_core.model.sampling import BatchSampler
 StepCallback = Callable[[int, dict[str, float]], None]
 
 
-def learning_rate(base: float, step: int, decay_steps: int, decay_factor: float) -> float:
-    """base * decay_factor ** (step // decay_steps)."""
-    return base * decay_factor ** (step // decay_steps)
+def learning_rate(base: float, step: int, optimiser: OptimiserConfig, num_steps: int) -> float:
+    """The rate at ``step``: ``base * decay_factor ** (step // decay_steps)`` for the ``"step"`` schedule,
+    ``base * (f + (1 - f) * (1 + cos(pi * step / num_steps)) / 2)`` with ``f = final_factor`` for ``"cosine"``."""
+    if optimiser.schedule == "step":
+        return base * optimiser.decay_factor ** (step // optimiser.decay_steps)
+    if optimiser.schedule == "cosine":
+        progress = min(step / max(num_steps, 1), 1.0)
+        return base * (optimiser.final_factor + (1.0 - optimiser.final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    raise ValueError(f"optimiser.schedule must be 'step' or 'cosine', got {optimiser.schedule!r}")
 
 
 class Trainer:
@@ -110,8 +117,9 @@ class Trainer:
 
     def _one_step(self) -> dict[str, torch.Tensor]:
         for group in self.optimiser.param_groups:
-            opt = self.config.optimiser
-            group["lr"] = learning_rate(self.base_rates[group["name"]], self.step, opt.decay_steps, opt.decay_factor)
+            group["lr"] = learning_rate(
+                self.base_rates[group["name"]], self.step, self.config.optimiser, self.config.trainer.num_steps
+            )
         every = self.config.sampling.hard_mining_every
         if every > 0 and self.step > 0 and self.step % every == 0:
             refresh_error_maps(self.model, self.sampler, self.step, self.size)

@@ -12,6 +12,7 @@ from omnimotion_core.model.config import (
     BijectionConfig,
     GaborNetConfig,
     OmniMotionConfig,
+    OptimiserConfig,
 )
 from omnimotion_core.model.query import track
 from omnimotion_core.model.trainer import Trainer, learning_rate
@@ -35,8 +36,17 @@ def tiny_video() -> np.ndarray:
 
 
 def test_learning_rate_halves_every_decay_steps():
-    assert learning_rate(1e-3, 19999, 20000, 0.5) == 1e-3
-    assert learning_rate(1e-3, 40000, 20000, 0.5) == pytest.approx(2.5e-4)
+    optimiser = OptimiserConfig(decay_steps=20000, decay_factor=0.5)
+    assert learning_rate(1e-3, 19999, optimiser, 100000) == 1e-3
+    assert learning_rate(1e-3, 40000, optimiser, 100000) == pytest.approx(2.5e-4)
+
+
+def test_cosine_learning_rate_falls_from_base_to_the_final_fraction():
+    optimiser = OptimiserConfig(schedule="cosine", final_factor=0.1)
+    assert learning_rate(1e-3, 0, optimiser, 2400) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, 1200, optimiser, 2400) == pytest.approx(0.55e-3)
+    assert learning_rate(1e-3, 2400, optimiser, 2400) == pytest.approx(1e-4)
+    assert learning_rate(1e-3, 5000, optimiser, 2400) == pytest.approx(1e-4)
 
 
 def test_param_groups_carry_the_three_rates():
