@@ -4,6 +4,7 @@ table (what happened to each pair) and, for the videos with ground truth, the pa
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,8 +253,10 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
                                None, None, run_id, target.tracking_uri, records, failures, runs, runs_path)
     table = build_results_table(pd.DataFrame.from_records(records))
     frame_rule = config.evaluation.frame_rule
+    with tempfile.TemporaryDirectory() as own_copy:  # this run's tables, whatever a concurrent run writes
+        logged = write_results_table(table, Path(own_copy), frame_rule)
+        finish_benchmark_run(target, run_id, _summary_metrics(table), [str(path) for path in logged], failures)
     csv_path, markdown_path = write_results_table(table, results_dir, frame_rule)
-    finish_benchmark_run(target, run_id, _summary_metrics(table), [str(csv_path), str(markdown_path)], failures)
     return BenchmarkResult(
         f"{render_results_table(table, frame_rule)}\n{runs_markdown}", csv_path, markdown_path, run_id,
         target.tracking_uri, records, failures, runs, runs_path,
