@@ -11,8 +11,10 @@ import contextlib
 import importlib.metadata
 import json
 import math
+import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -102,6 +104,30 @@ def _experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
         return experiment.experiment_id
 
 
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _close_abandoned_runs(client: MlflowClient, experiment_id: str) -> None:
+    """Mark KILLED the benchmark runs still RUNNING whose process, on this host, is gone (a run killed
+    before it could close its MLflow run). Runs of other hosts are left alone: nothing here can tell."""
+    host = socket.gethostname()
+    running = client.search_runs(
+        [experiment_id], filter_string="tags.`omnimotion.kind` = 'benchmark' and attributes.status = 'RUNNING'"
+    )
+    for run in running:
+        tags = run.data.tags
+        pid = tags.get("omnimotion.pid", "")
+        if tags.get("omnimotion.host") == host and pid.isdigit() and not _process_is_alive(int(pid)):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
 def _log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:
     items = [Param(key, str(value)[:_MAX_PARAM_LENGTH]) for key, value in without_secrets(params).items()]
     for start in range(0, len(items), _PARAMS_PER_BATCH):
@@ -136,7 +162,9 @@ def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str,
     with _store_setup_lock(target.tracking_uri):
         client = MlflowClient(target.tracking_uri)
         experiment_id = _experiment_id(client, target)
-    run = client.create_run(experiment_id, run_name=run_name, tags={"omnimotion.kind": "benchmark"})
+    _close_abandoned_runs(client, experiment_id)
+    owner = {"omnimotion.host": socket.gethostname(), "omnimotion.pid": str(os.getpid())}
+    run = client.create_run(experiment_id, run_name=run_name, tags={"omnimotion.kind": "benchmark", **owner})
     _log_params(client, run.info.run_id, {**params, **code_version()})
     return run.info.run_id
 
