@@ -17,10 +17,10 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from flows.benchmark import benchmark  # noqa: E402
-from flows.config import MODEL_METHODS, FitConfig, PipelineConfig  # noqa: E402
-from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset  # noqa: E402
-from storage.tapvid import write_tapvid_davis_pickle  # noqa: E402
+from flows.benchmark import benchmark
+from flows.config import MODEL_METHODS, FitConfig, PipelineConfig
+from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
+from storage.tapvid import write_tapvid_davis_pickle
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ import numpy as np
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from flows.benchmark import benchmark  # noqa: E402
-from flows.config import PipelineConfig  # noqa: E402
-from omnimotion_core.flow import (  # noqa: E402
+from flows.benchmark import benchmark
+from flows.config import PipelineConfig
+from omnimotion_core.flow import (
     ConsistencyConfig,
     FlowEngineConfig,
     PairSelectionConfig,
@@ -30,13 +30,13 @@ from omnimotion_core.flow import (  # noqa: E402
     compute_flow_set,
     select_pairs,
 )
-from omnimotion_core.synthetic import (  # noqa: E402
+from omnimotion_core.synthetic import (
     generate_synthetic_video,
     generate_tapvid_dataset,
     resize_synthetic_preset,
 )
-from storage.tapvid import write_tapvid_davis_pickle  # noqa: E402
-from storage.video_sources import resize_frame  # noqa: E402
+from storage.tapvid import write_tapvid_davis_pickle
+from storage.video_sources import resize_frame
 
 
 def run_table(frames: int, size: int, root: Path) -> str:

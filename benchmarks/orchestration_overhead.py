@@ -19,14 +19,14 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect.client.orchestration import get_client  # noqa: E402
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.benchmark import benchmark  # noqa: E402
-from flows.config import EvaluationConfig, FitConfig, PipelineConfig  # noqa: E402
-from flows.runners import RunnerConfig, make_task_runner  # noqa: E402
-from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset  # noqa: E402
-from storage.tapvid import write_tapvid_davis_pickle  # noqa: E402
+from flows.benchmark import benchmark
+from flows.config import EvaluationConfig, FitConfig, PipelineConfig
+from flows.runners import RunnerConfig, make_task_runner
+from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
+from storage.tapvid import write_tapvid_davis_pickle
 
 
 async def _task_seconds(flow_run_id: str) -> tuple[int, float]:

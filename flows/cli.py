@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``omnimotion`` command line; exit status 2 on bad input, with the reason printed."""
+    """Run the ``omnimotion`` command line; exit status 2 on bad input, 1 when the system refuses (a full
+    disk, a read-only folder), with the reason printed on one line."""
     args = build_parser().parse_args(argv)
     _quiet_services()
     try:
@@ -367,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, ValueError) as error:
         print(f"omnimotion {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"omnimotion {args.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: no such checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - reported with the file's name
+    except Exception as error:
         first_line = str(error).splitlines()[0] if str(error) else ""
         raise InputError(f"{path}: not a readable checkpoint ({type(error).__name__}: {first_line})") from error
     if not isinstance(state, dict):

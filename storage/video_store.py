@@ -205,6 +205,11 @@ def ingest(
     try:
         attrs = _write_group(source, partial_path, config, progress)
         zarr.open_group(str(partial_path), mode="r+").attrs.update(attrs)
+    except OSError as error:
+        publish.discard(partial_path)
+        if error.filename is not None or str(final_path) in str(error):
+            raise
+        raise OSError(error.errno, f"{final_path}: could not write the video group: {error.strerror or error}") from error
     except BaseException:
         publish.discard(partial_path)
         raise

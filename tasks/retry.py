@@ -17,6 +17,6 @@ def is_transient_failure(task: Task, task_run: TaskRun, state: State) -> bool:
         return False
     except OSError:
         return True
-    except Exception:  # noqa: BLE001 - anything else is a bug or bad input: retrying cannot help
+    except Exception:
         return False
     return False

@@ -185,7 +185,7 @@ class FeatureEncoder(nn.Module):
         in_channels: int, out_channels: int, *, stride: int, block: EncoderBlock, norm: EncoderNorm
     ) -> nn.Sequential:
         if block == "residual":
-            block_type: type[ResidualBlock] | type[BottleneckBlock] = ResidualBlock
+            block_type: type[ResidualBlock | BottleneckBlock] = ResidualBlock
         elif block == "bottleneck":
             block_type = BottleneckBlock
         else:

@@ -50,12 +50,11 @@ class GaborFilter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: [..., in_dim] -> [..., out_dim]."""
         flat = x.reshape(-1, x.shape[-1])
-        # -gamma/2 |x - mu|^2 = x . (gamma mu) - gamma/2 |mu|^2 - gamma/2 |x|^2, in two fused ops.
-        log_envelope = torch.addmm(
-            -0.5 * self.gamma * (self.mu * self.mu).sum(-1), flat, (self.gamma[:, None] * self.mu).T
-        )
-        log_envelope = torch.addr(log_envelope, (flat * flat).sum(-1), self.gamma, alpha=-0.5)
-        out = torch.sin(self.linear(flat)) * torch.exp(log_envelope)
+        # -gamma/2 |x - mu|^2 = x . (gamma mu) - gamma/2 |mu|^2 - gamma/2 |x|^2, in two fused ops; the second
+        # and the exp run in place on the first's fresh output (bitwise the same, one buffer instead of three).
+        envelope = torch.addmm(-0.5 * self.gamma * (self.mu * self.mu).sum(-1), flat, (self.gamma[:, None] * self.mu).T)
+        envelope = envelope.addr_((flat * flat).sum(-1), self.gamma, alpha=-0.5).exp_()
+        out = torch.sin(self.linear(flat)) * envelope
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 

@@ -33,7 +33,7 @@ CROP_CANDIDATES = 6
 """Random crops tried per texture; the one with the most gradient energy (least flat) is kept."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_photo(name: str) -> np.ndarray:
     """Photograph ``name`` of :data:`PHOTO_NAMES` as float32 [h, w, 3] in [0, 1] (grey ones replicated)."""
     if name not in PHOTO_NAMES:

@@ -49,6 +49,26 @@ def test_bad_input_exits_with_status_2_and_names_the_file(tmp_path: Path, capsys
     assert "os.system" in capsys.readouterr().err
 
 
+def test_a_full_disk_exits_with_status_1_and_one_line_naming_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    import zarr.storage._local
+
+    def no_space(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small", "--frames", "4"])
+    monkeypatch.setattr(zarr.storage._local, "_put", no_space)
+    assert main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--data-root", str(tmp_path / "d")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "omnimotion ingest: error: [Errno 28]" in error and "synth_000.zarr: could not write the video group" in error
+
+
 def test_unknown_tapvid_video_lists_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dataset = tmp_path / "small.pkl"
     main(["synth", str(dataset), "--preset", "small"])

@@ -163,7 +163,7 @@ def test_the_chained_flow_set_is_derived_from_the_direct_one_and_resumes_after_a
                               killed_config.ingest_config()))
     real_chain, calls = tasks.flow.chain_from_frame, []
 
-    def dies_from_the_third_source_frame(*args: object, **kwargs: object):  # noqa: ANN202
+    def dies_from_the_third_source_frame(*args: object, **kwargs: object):
         calls.append(args[0])
         if len(calls) >= 3:  # on the task's retries too
             raise RuntimeError("killed")
