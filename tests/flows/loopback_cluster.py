@@ -61,4 +61,8 @@ def loopback_cluster(
             if process.poll() is None:
                 process.terminate()
         for process in (*started.values(), scheduler):
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # e.g. a worker held inside a paused task
+                process.kill()
+                process.wait(timeout=30)
