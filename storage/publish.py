@@ -41,7 +41,8 @@ def new_partial_path(final_path: Path) -> Path:
     return partial
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of that id exists on this host (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -57,7 +58,7 @@ def _is_stale(partial: Path) -> bool:
     except (OSError, ValueError):
         owner = {}
     same_host = owner.get("host") == socket.gethostname()
-    if same_host and isinstance(owner.get("pid"), int) and not _process_alive(owner["pid"]):
+    if same_host and isinstance(owner.get("pid"), int) and not process_alive(owner["pid"]):
         return True
     try:
         age = time.time() - partial.stat().st_mtime

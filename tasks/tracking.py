@@ -28,7 +28,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from storage.fit_store import read_fit_summary
-from storage.publish import file_lock
+from storage.publish import file_lock, process_alive
 from tasks.retry import is_transient_failure
 
 SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
@@ -104,16 +104,6 @@ def _experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
         return experiment.experiment_id
 
 
-def _process_is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _close_abandoned_runs(client: MlflowClient, experiment_id: str) -> None:
     """Mark KILLED the benchmark runs still RUNNING whose process, on this host, is gone (a run killed
     before it could close its MLflow run). Runs of other hosts are left alone: nothing here can tell."""
@@ -124,7 +114,7 @@ def _close_abandoned_runs(client: MlflowClient, experiment_id: str) -> None:
     for run in running:
         tags = run.data.tags
         pid = tags.get("omnimotion.pid", "")
-        if tags.get("omnimotion.host") == host and pid.isdigit() and not _process_is_alive(int(pid)):
+        if tags.get("omnimotion.host") == host and pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
 
 
