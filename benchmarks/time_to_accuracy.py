@@ -38,6 +38,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from flows.config import EvaluationConfig, FitConfig, FlowConfig
 from omnimotion_core.flow import compute_flow_set
+from omnimotion_core.appearance import check_appearance
 from omnimotion_core.metrics import tapvid_metrics
 from omnimotion_core.model import OmniMotionConfig, Trainer, track
 from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
@@ -68,7 +69,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def score(sample: TapVidSample, tracks: np.ndarray, occluded: np.ndarray, evaluation: EvaluationConfig) -> dict:
-    """AJ, delta_avg, OA, TC of predicted tracks [N, T, 2] (x, y) px and occlusion [N, T], as the evaluate task."""
+    """AJ, delta_avg, OA, TC of predicted tracks [N, T, 2] (x, y) px and occlusion [N, T] after the appearance
+    check, as the track and evaluate tasks do."""
+    occluded = check_appearance(sample.video, sample.query_points, tracks, occluded, evaluation.appearance_check)
     metrics = tapvid_metrics(
         sample.query_points[None], sample.occluded[None], sample.target_points[None], occluded[None], tracks[None],
         query_mode=evaluation.query_mode, frame_rule=evaluation.frame_rule,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +137,12 @@ def _scores(record: dict[str, object]) -> dict[str, object]:
             "OA": 100.0 * float(record["occlusion_accuracy"]), "TC": float(record["temporal_coherence"])}
 
 
+Chain = tuple[BenchmarkVideo, str, list[tuple[str, PrefectFuture]]]
+"""A (video, method) and its submitted stages, in order."""
+Report = tuple[dict[str, object], list[tuple[str, PrefectFuture]]]
+"""A run-table row and the futures of its pictures and MLflow run."""
+
+
 def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
     """``stage: ErrorType: message`` of the first stage of a chain that failed."""
     for stage, future in chain:
@@ -176,13 +183,19 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
     run_id = start_benchmark_run(
         target, f"benchmark-{dataset_name}", {"dataset": str(dataset_path), "methods": ",".join(methods), **config.to_params()}
     )
-    chains: list[tuple[BenchmarkVideo, str, list[tuple[str, PrefectFuture]]]] = []
-    for video in videos:
+    records: list[dict[str, object]] = []
+    failures: list[tuple[str, str, str]] = []
+    runs: list[dict[str, object]] = []
+    visuals_dir = layout.results_dir(config.data_root, dataset_name) / "visuals"
+
+    def submit(video: BenchmarkVideo) -> list[Chain]:
+        """Every stage of every method of one video, submitted; one chain per method."""
         video_id = layout.video_id_from_name(f"{dataset_name}-{video.name}")
         group = ingest.submit(video.source, video_id, data_root, config.ingest_config(), tapvid_name=video.tapvid_name)
         flow_set = None
         if any(method in MODEL_METHODS for method in methods):
             flow_set = flows.submit(group, config.flow)
+        chains = []
         for method in methods:
             stages: list[tuple[str, PrefectFuture]] = [("ingest_video", group)]
             if method in MODEL_METHODS:
@@ -199,29 +212,27 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
                 stages.append(("evaluate_tapvid", evaluate.submit(stages[-1][1], video.annotation, video.name,
                                                                   config.evaluation)))
             chains.append((video, method, stages))
+        return chains
 
-    records: list[dict[str, object]] = []
-    failures: list[tuple[str, str, str]] = []
-    runs: list[dict[str, object]] = []
-    reporting: list[tuple[dict[str, object], list[tuple[str, PrefectFuture]]]] = []
-    visuals_dir = layout.results_dir(config.data_root, dataset_name) / "visuals"
-    for done, (video, method, stages) in enumerate(chains, start=1):
+    def collect(chain: Chain) -> Report | None:
+        """Wait for one chain, record its row and scores and submit its pictures and MLflow run."""
+        video, method, stages = chain
         last = stages[-1][1]
         last.wait()
         row: dict[str, object] = {"video": video.name, "method": method}
         runs.append(row)
-        logger.info("benchmark: %d/%d (video, method) results in", done, len(chains))
+        logger.info("benchmark: %d/%d (video, method) results in", len(runs), len(videos) * len(methods))
         if not last.state.is_completed():
             row.update(status="failed", detail=_first_error(stages))
             failures.append((video.name, method, str(row["detail"])))
-            continue
+            return None
         futures = dict(stages)
         fit_dir = futures["fit_model"].result() if "fit_model" in futures else None
         if fit_dir is not None:
             row.update(fit_record(fit_dir))
         if video.annotation is None and fit_dir is None:
             row.update(status="skipped", detail=SKIPPED_BASELINE)
-            continue
+            return None
         row.update(status="ok", detail="")
         video_group = futures["ingest_video"].result()
         record: dict[str, object] = {"dataset": dataset_name, "method": method, "video": video.name}
@@ -236,12 +247,35 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
             reports.append(("render_visuals", visuals))
         model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
         reports.append(("log_video_result", log_video_result.submit(target, run_id, record, visuals, fit_dir, model)))
-        reporting.append((row, reports))
-    for row, reports in reporting:
+        return row, reports
+
+    def finish(report: Report) -> None:
+        """Wait for one chain's pictures and MLflow run; a failure there is reported, the scores stay."""
+        row, reports = report
         reports[-1][1].wait()
         if not reports[-1][1].state.is_completed():
             row["detail"] = _first_error(reports)
             failures.append((str(row["video"]), str(row["method"]), str(row["detail"])))
+
+    # Only config.videos_in_flight videos are submitted ahead of the one being collected, and a chain's
+    # futures are dropped once collected: the run's memory stays bounded however many videos there are.
+    pending: deque[Chain] = deque()
+    reporting: deque[Report] = deque()
+    window = config.videos_in_flight * len(methods)
+    for video in videos:
+        pending.extend(submit(video))
+        while len(pending) > window:
+            report = collect(pending.popleft())
+            if report is not None:
+                reporting.append(report)
+            while len(reporting) > window:
+                finish(reporting.popleft())
+    while pending:
+        report = collect(pending.popleft())
+        if report is not None:
+            reporting.append(report)
+    while reporting:
+        finish(reporting.popleft())
     for video_name, method, message in failures:
         logger.error("benchmark: %s with %s failed: %s", video_name, method, message)
     results_dir = layout.results_dir(config.data_root, dataset_name)

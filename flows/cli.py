@@ -9,7 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from flows.config import MODEL_METHODS, FitConfig, FlowConfig
+from flows.config import MODEL_METHODS, EvaluationConfig, FitConfig, FlowConfig
+from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.model import PRESETS
 from storage.errors import StorageError
 from tasks.track import BASELINE_METHODS
@@ -77,15 +78,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
+    """The query, scoring and appearance-check settings given on the command line."""
+    check = AppearanceCheckConfig(enabled=not args.no_appearance_check, radius=args.appearance_radius,
+                                  threshold=args.appearance_threshold)
+    return EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule, appearance_check=check)
+
+
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.benchmark import benchmark
-    from flows.config import EvaluationConfig, PipelineConfig
+    from flows.config import PipelineConfig
     from flows.runners import make_task_runner, resolve_runner_config
     from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
 
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
-        evaluation=EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule),
+        evaluation=_evaluation_config(args),
         flow=FlowConfig(engine=FlowEngineConfig(raft=RaftEngineConfig(
             weights=str(Path(args.raft_weights).resolve()) if args.raft_weights else None,
             device=args.device,
@@ -199,13 +207,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from flows.config import EvaluationConfig, PipelineConfig
+    from flows.config import PipelineConfig
     from flows.evaluate import evaluate
 
-    config = PipelineConfig(
-        data_root=_data_root(args.data_root),
-        evaluation=EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule),
-    )
+    config = PipelineConfig(data_root=_data_root(args.data_root), evaluation=_evaluation_config(args))
     print(evaluate(str(Path(args.dataset).resolve()), config))
     return 0
 
@@ -223,7 +228,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
         query_mode="first", frame_rule="tapvid", max_frames=None, dask_address=None, workers=None,
         raft_weights=None, device="cpu", preset="fast", steps=args.steps, seed=None, fit_device="auto",
-        cpu_threads=1, fit_resources=None,
+        cpu_threads=1, fit_resources=None, no_appearance_check=False,
+        appearance_radius=AppearanceCheckConfig().radius, appearance_threshold=AppearanceCheckConfig().threshold,
     ))
 
 
@@ -278,6 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--max-frames", type=int)
     ingest.set_defaults(run=_cmd_ingest)
 
+    def with_evaluation_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--query-mode", default="first", choices=("first", "strided"))
+        sub.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
+        check = AppearanceCheckConfig()
+        sub.add_argument("--no-appearance-check", action="store_true", help="keep each tracker's own occlusion "
+                         "(default: also mark a point occluded where its patch no longer looks like its query patch)")
+        sub.add_argument("--appearance-radius", type=int, default=check.radius,
+                         help=f"patch half-size in pixels of the appearance check (default {check.radius})")
+        sub.add_argument("--appearance-threshold", type=float, default=check.threshold,
+                         help=f"mean absolute colour difference (0-1) above which a point is hidden (default {check.threshold})")
+        return sub
+
     bench = with_root(commands.add_parser(
         "benchmark", help="track and score every video of a TAP-Vid pickle or of a folder of videos"))
     bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format), or a folder of "
@@ -288,8 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_fit_options(bench)
     bench.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (for raft-c / raft-d)")
     bench.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
-    bench.add_argument("--query-mode", default="first", choices=("first", "strided"))
-    bench.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
+    with_evaluation_options(bench)
     bench.add_argument("--max-frames", type=int)
     bench.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler "
                        "(default: $OMNIMOTION_DASK_ADDRESS, else a local cluster)")
@@ -338,8 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = with_root(commands.add_parser("eval", help="score the stored predictions of a dataset again"))
     evaluate.add_argument("dataset", help="the TAP-Vid pickle the predictions were made for")
-    evaluate.add_argument("--query-mode", default="first", choices=("first", "strided"))
-    evaluate.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
+    with_evaluation_options(evaluate)
     evaluate.set_defaults(run=_cmd_eval)
 
     demo = with_root(commands.add_parser(

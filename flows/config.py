@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.flow import (
     ChainingConfig,
     ConsistencyConfig,
@@ -20,7 +21,7 @@ from storage.video_store import IngestConfig
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """How TAP-Vid predictions are scored.
+    """How TAP-Vid predictions are made and scored.
 
     Attributes:
         query_mode: ``first`` (query each point at its first visible frame; the DAVIS/Kinetics protocol
@@ -28,11 +29,23 @@ class EvaluationConfig:
         frame_rule: ``tapvid`` scores as the official evaluator does (in ``first`` mode only frames after
             the query); ``all_but_query`` scores every frame but the query frame, as the OmniMotion paper did.
         resolution: ``(height, width)`` at which videos are processed and scored (256x256 in TAP-Vid).
+        appearance_check: the patch test that every method's predicted tracks pass through before they
+            are stored (:mod:`omnimotion_core.appearance`): a point whose surroundings no longer look like
+            its query patch is marked occluded.
     """
 
     query_mode: QueryMode = "first"
     frame_rule: FrameRule = "tapvid"
     resolution: tuple[int, int] = (256, 256)
+    appearance_check: AppearanceCheckConfig = AppearanceCheckConfig()
+
+    def prediction_params(self) -> dict[str, object]:
+        """What in these settings names a set of predictions (the frame rule only changes the scores)."""
+        params: dict[str, object] = {"query_mode": self.query_mode, "resolution": list(self.resolution)}
+        if self.appearance_check.enabled:
+            check = self.appearance_check
+            params["appearance_check"] = {"radius": check.radius, "threshold": check.threshold}
+        return params
 
 
 @dataclass(frozen=True)
@@ -144,13 +157,16 @@ class PipelineConfig:
 
     Attributes:
         data_root: folder holding every store of the run (see ``storage.layout``).
-        evaluation: how predictions are scored; videos are ingested at its resolution.
+        evaluation: how predictions are made and scored; videos are ingested at its resolution.
         flow: pairwise optical flow settings.
         fit: model fitting settings.
         max_frames: keep at most this many frames of each video (None keeps all).
         tracking_uri: MLflow tracking URI; None means ``$MLFLOW_TRACKING_URI`` when set, else the SQLite
             store ``<data_root>/mlflow.db``.
         experiment: MLflow experiment name; None means the dataset's name.
+        videos_in_flight: videos whose stages are submitted ahead of the one whose results are being
+            collected. It keeps the workers supplied while bounding what a run over a large dataset holds
+            (submitted tasks, futures), so memory does not grow with the number of videos.
     """
 
     data_root: Path = field(default_factory=default_data_root)
@@ -160,6 +176,11 @@ class PipelineConfig:
     max_frames: int | None = None
     tracking_uri: str | None = None
     experiment: str | None = None
+    videos_in_flight: int = 8
+
+    def __post_init__(self) -> None:
+        if self.videos_in_flight < 1:
+            raise ValueError(f"videos_in_flight must be >= 1, got {self.videos_in_flight}")
 
     def ingest_config(self) -> IngestConfig:
         """The ingestion settings implied by this config (frames at the evaluation resolution)."""

@@ -23,12 +23,13 @@ from tasks.evaluate import evaluate_tapvid
 
 @flow(name="evaluate")
 def evaluate(dataset: str, config: PipelineConfig = PipelineConfig()) -> str:
-    """Score the predictions stored for ``dataset`` (made with this config's query mode and resolution)
-    under ``config.evaluation.frame_rule``; write ``results-<frame_rule>.{csv,md}`` and return the table."""
+    """Score the predictions stored for ``dataset`` (made with this config's query mode, resolution and
+    appearance check) under ``config.evaluation.frame_rule``; write ``results-<frame_rule>.{csv,md}`` and
+    return the table."""
     dataset_path = Path(dataset).resolve()
     records = []
     score = cached(evaluate_tapvid, config.data_root)
-    wanted = {"query_mode": config.evaluation.query_mode, "resolution": list(config.evaluation.resolution)}
+    wanted = {"appearance_check": None, **config.evaluation.prediction_params()}
     for name in list_tapvid_videos(dataset_path):
         group = layout.video_path(config.data_root, layout.video_id_from_name(f"{dataset_path.stem}-{name}"))
         for path in list_predictions(group):
@@ -38,7 +39,8 @@ def evaluate(dataset: str, config: PipelineConfig = PipelineConfig()) -> str:
     if not records:
         raise ValueError(
             f"no stored predictions of {dataset_path.name} under {config.data_root} for query mode "
-            f"{wanted['query_mode']} at {wanted['resolution']}; run `omnimotion benchmark` first"
+            f"{wanted['query_mode']} at {wanted['resolution']} with appearance check "
+            f"{wanted['appearance_check']}; run `omnimotion benchmark` first"
         )
     table = build_results_table(pd.DataFrame.from_records(records))
     frame_rule = config.evaluation.frame_rule

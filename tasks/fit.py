@@ -18,6 +18,7 @@ import zarr
 from prefect import get_run_logger, task
 
 from flows.config import EvaluationConfig, FitConfig
+from omnimotion_core.appearance import check_appearance
 from omnimotion_core.model import (
     OmniMotion,
     OmniMotionConfig,
@@ -185,8 +186,8 @@ def _is_complete(fit_dir: Path) -> bool:
 
 
 def model_prediction_params(fit_dir: str, evaluation: EvaluationConfig) -> dict[str, object]:
-    """What names the predictions of a fitted model: the query settings and the fit."""
-    return {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution), "fit": Path(fit_dir).name}
+    """What names the predictions of a fitted model: the query and appearance-check settings and the fit."""
+    return {**evaluation.prediction_params(), "fit": Path(fit_dir).name}
 
 
 def model_tracks_identity(inputs: dict[str, Any]) -> dict[str, object]:
@@ -212,7 +213,10 @@ def track_with_model(
     model = load_fitted_model(Path(fit_dir), fit.model_config(method), group.num_frames, resolve_device(fit.device))
     device = next(model.parameters()).device
     tracks, occluded = track(model, torch.from_numpy(sample.query_points).to(device), group.num_frames, group.size)
-    predictions = Predictions(sample.query_points, tracks.cpu().numpy(), occluded.cpu().numpy(), method, params)
+    tracks_np = tracks.cpu().numpy()
+    occluded_np = check_appearance(group.read_frames(), sample.query_points, tracks_np, occluded.cpu().numpy(),
+                                   evaluation.appearance_check)
+    predictions = Predictions(sample.query_points, tracks_np, occluded_np, method, params)
     return str(write_predictions(Path(video_group), predictions))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from flows.config import EvaluationConfig, FlowConfig
+from omnimotion_core.appearance import check_appearance
 from omnimotion_core.flow import FlowEngineConfig
 from omnimotion_core.trackers import (
     FLOW_TRACKER_METHODS,
@@ -60,8 +61,9 @@ def _tracker(method: str, flow: FlowConfig) -> Tracker:
 
 
 def prediction_params(method: str, evaluation: EvaluationConfig, flow: FlowConfig) -> dict[str, object]:
-    """What names a baseline's predictions: the query settings and, for a flow tracker, its engine."""
-    params: dict[str, object] = {"query_mode": evaluation.query_mode, "resolution": list(evaluation.resolution)}
+    """What names a baseline's predictions: the query and appearance-check settings and, for a flow
+    tracker, its engine."""
+    params = evaluation.prediction_params()
     if method in FLOW_TRACKER_METHODS:
         engine_params = flow_params(dataclasses.replace(flow, engine=_engine_config(method, flow)))
         params.update(engine=engine_params["engine"], consistency=engine_params["consistency"])
@@ -98,6 +100,7 @@ def track_points(
             f"{sample.video.shape[:3]} at the evaluation resolution"
         )
     tracks, occluded = tracker(frames, sample.query_points)
+    occluded = check_appearance(frames, sample.query_points, tracks, occluded, evaluation.appearance_check)
     get_run_logger().info("%s: %s tracked %d points over %d frames", video_name, method, len(tracks), frames.shape[0])
     predictions = Predictions(sample.query_points, tracks, occluded, method, params)
     return str(write_predictions(Path(video_group), predictions))

@@ -11,6 +11,8 @@ from mlflow import MlflowClient
 
 from flows.benchmark import benchmark
 from flows.config import EvaluationConfig, PipelineConfig
+from flows.evaluate import evaluate
+from omnimotion_core.appearance import AppearanceCheckConfig
 from storage import layout
 from storage.prediction_store import read_predictions
 from storage.results_table import read_results_table
@@ -19,12 +21,15 @@ from storage.video_sources import ArraySource
 from storage.video_store import ingest, list_videos
 from tasks.fit import load_logged_model
 
+UNCHECKED = EvaluationConfig(resolution=(32, 32), appearance_check=AppearanceCheckConfig(enabled=False))
+"""Scores of the trackers' own occlusion: the toy videos are noise, so every patch check would fail."""
 
-def _toy_dataset(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Two videos whose points move by a known 4 px per frame to the right and are always visible."""
+
+def _toy_dataset(path: Path, names: tuple[str, ...] = ("left", "right")) -> dict[str, dict[str, np.ndarray]]:
+    """Videos (two by default) whose points move by a known 4 px per frame to the right and are always visible."""
     rng = np.random.default_rng(0)
     videos = {}
-    for name in ("left", "right"):
+    for name in names:
         start = rng.integers(3, 10, (3, 1, 2)) / 32
         steps = np.arange(6)[None, :, None] * np.array([4.0 / 32, 0.0])
         videos[name] = {
@@ -39,7 +44,7 @@ def _toy_dataset(path: Path) -> dict[str, dict[str, np.ndarray]]:
 def test_zero_motion_scores_match_the_known_motion(tmp_path: Path) -> None:
     dataset = tmp_path / "toy.pkl"
     _toy_dataset(dataset)
-    config = PipelineConfig(data_root=tmp_path / "data", evaluation=EvaluationConfig(resolution=(32, 32)))
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED)
     result = benchmark(str(dataset), ["zero_motion"], config)
     assert result.failures == []
     records = pd.DataFrame.from_records(result.records).set_index("video")
@@ -58,7 +63,7 @@ def test_zero_motion_scores_match_the_known_motion(tmp_path: Path) -> None:
 def test_runs_are_logged_to_mlflow_as_parent_and_nested_runs(tmp_path: Path) -> None:
     dataset = tmp_path / "toy.pkl"
     _toy_dataset(dataset)
-    config = PipelineConfig(data_root=tmp_path / "data", evaluation=EvaluationConfig(resolution=(32, 32)))
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED)
     result = benchmark(str(dataset), ["zero_motion"], config)
     assert result.tracking_uri == f"sqlite:///{(tmp_path / 'data' / 'mlflow.db').resolve()}"
     client = MlflowClient(result.tracking_uri)
@@ -76,6 +81,69 @@ def test_runs_are_logged_to_mlflow_as_parent_and_nested_runs(tmp_path: Path) -> 
     for child in children:
         assert child.data.metrics["average_pts_within_thresh"] == pytest.approx(0.16)
         assert child.data.metrics["occlusion_accuracy"] == pytest.approx(1.0)
+
+
+def test_the_appearance_check_hides_points_whose_patch_changed_and_names_its_own_predictions(tmp_path: Path) -> None:
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    checked = PipelineConfig(data_root=tmp_path / "data", evaluation=EvaluationConfig(resolution=(32, 32)))
+    result = benchmark(str(dataset), ["zero_motion"], checked)
+    records = pd.DataFrame.from_records(result.records).set_index("video")
+    # every frame is fresh noise: after the query frame no patch looks like the query's, so every point is
+    # hidden (the points stay visible in the truth: OA 0); the positions, hence delta_avg, are unchanged
+    np.testing.assert_allclose(records["occlusion_accuracy"], [0.0, 0.0])
+    np.testing.assert_allclose(records["average_pts_within_thresh"], [0.16, 0.16])
+    unchecked = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED)
+    benchmark(str(dataset), ["zero_motion"], unchecked)
+    stored = [read_predictions(path).params for path in (tmp_path / "data" / "videos" / "toy-left.zarr" / "predictions").iterdir()]
+    assert sorted(str(params.get("appearance_check")) for params in stored) == ["None", "{'radius': 4, 'threshold': 0.15}"]
+    assert "| zero_motion | 0.0 | 16.0 | 0.0 |" in evaluate(str(dataset), checked)
+    assert "| zero_motion | 10.8 | 16.0 | 100.0 |" in evaluate(str(dataset), unchecked)
+
+
+def _logging_ingest(log: Path):
+    """storage.video_store.ingest that first appends ``ingest <video_id>`` to ``log`` (a file: Dask pickles
+    the task with its globals, so a list in memory would be a copy)."""
+    from storage.video_store import ingest
+
+    def logged(source, data_root, video_id, *args, **kwargs):
+        with log.open("a") as out:
+            out.write(f"ingest {video_id}\n")
+        return ingest(source, data_root, video_id, *args, **kwargs)
+
+    return logged
+
+
+def _logging_metrics(log: Path):
+    """omnimotion_core.metrics.tapvid_metrics that appends ``scored`` to ``log`` when done."""
+    from omnimotion_core.metrics import tapvid_metrics
+
+    def logged(*args, **kwargs):
+        result = tapvid_metrics(*args, **kwargs)
+        with log.open("a") as out:
+            out.write("scored\n")
+        return result
+
+    return logged
+
+
+def test_only_videos_in_flight_videos_are_submitted_ahead_of_the_one_collected(tmp_path: Path, monkeypatch) -> None:
+    import tasks.evaluate
+    import tasks.ingest
+
+    log = tmp_path / "events.txt"
+    monkeypatch.setattr(tasks.ingest, "ingest", _logging_ingest(log))
+    monkeypatch.setattr(tasks.evaluate, "tapvid_metrics", _logging_metrics(log))
+    dataset = tmp_path / "toy.pkl"
+    names = ("a", "b", "c", "d", "e", "f")
+    videos = _toy_dataset(dataset, names=names)
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED, videos_in_flight=1)
+    result = benchmark(str(dataset), ["zero_motion"], config)
+    assert sorted(record["video"] for record in result.records) == sorted(videos)
+    order = log.read_text().split("\n")
+    scored = [i for i, event in enumerate(order) if event == "scored"]
+    # one video ahead: video k + 2 is ingested only after video k was scored
+    assert [order.index(f"ingest toy-{name}") > scored[k] for k, name in enumerate(names[2:])] == [True] * 4
 
 
 def test_a_failing_video_is_reported_and_the_others_finish(tmp_path: Path) -> None:
