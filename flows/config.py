@@ -165,8 +165,8 @@ class PipelineConfig:
             store ``<data_root>/mlflow.db``.
         experiment: MLflow experiment name; None means the dataset's name.
         videos_in_flight: videos whose stages are submitted ahead of the one whose results are being
-            collected. It keeps the workers supplied while bounding what a run over a large dataset holds
-            (submitted tasks, futures), so memory does not grow with the number of videos.
+            collected: enough to keep the workers supplied, while the task graph and the futures a run
+            holds stay bounded however many videos the dataset has.
     """
 
     data_root: Path = field(default_factory=default_data_root)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import dask
+from distributed import Client
 from prefect_dask import DaskTaskRunner
 
 DASK_ADDRESS_ENV = "OMNIMOTION_DASK_ADDRESS"
@@ -30,11 +32,27 @@ def resolve_runner_config(dask_address: str | None, local_workers: int | None) -
     return RunnerConfig(dask_address=dask_address or os.environ.get(DASK_ADDRESS_ENV) or None, local_workers=local_workers)
 
 
+class LocalDaskTaskRunner(DaskTaskRunner):
+    """A ``DaskTaskRunner`` whose local cluster runs without Dask's statistical worker profiler.
+
+    The profiler keeps a call tree per task-key prefix, and every Prefect task key is its own prefix: in a
+    60-video load run it held about 3 MiB per (video, method) until the run ended (benchmarks/RESULTS.md,
+    "Load"). The local cluster's dashboard therefore has no profile page; a cluster given by address keeps
+    its own settings.
+    """
+
+    @property
+    def client(self) -> Client:
+        """The client, the local cluster being started (on first use) with the worker profiler off."""
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            return super().client
+
+
 def make_task_runner(config: RunnerConfig) -> DaskTaskRunner:
-    """A ``DaskTaskRunner`` for ``config``."""
+    """A ``DaskTaskRunner`` for ``config``: connected to the given scheduler, else a local cluster."""
     if config.dask_address:
         return DaskTaskRunner(address=config.dask_address)
     workers = config.local_workers or min(os.cpu_count() or 1, 8)
-    return DaskTaskRunner(
+    return LocalDaskTaskRunner(
         cluster_kwargs={"n_workers": 1, "threads_per_worker": workers, "processes": False, "dashboard_address": "127.0.0.1:0"}
     )

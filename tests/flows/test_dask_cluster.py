@@ -39,3 +39,13 @@ def test_benchmark_runs_on_an_existing_cluster(tmp_path: Path, dask_cluster: str
         transitions = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
     # 2 videos x (1 ingest + 2 methods x 2 tasks) = 10 tasks, each through several scheduler states.
     assert transitions >= 30
+
+
+def test_the_local_cluster_runs_its_workers_without_the_statistical_profiler() -> None:
+    import dask
+
+    with make_task_runner(RunnerConfig(local_workers=1)) as runner:
+        workers = list(runner.client.cluster.workers.values())
+        assert workers and all("profile" not in worker.periodic_callbacks for worker in workers)
+    # the switch only applied while the cluster started: the global setting is untouched
+    assert dask.config.get("distributed.worker.profile.enabled") is True
