@@ -257,25 +257,24 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
             row["detail"] = _first_error(reports)
             failures.append((str(row["video"]), str(row["method"]), str(row["detail"])))
 
-    # Only config.videos_in_flight videos are submitted ahead of the one being collected, and a chain's
-    # futures are dropped once collected: the run's memory stays bounded however many videos there are.
     pending: deque[Chain] = deque()
     reporting: deque[Report] = deque()
-    window = config.videos_in_flight * len(methods)
-    for video in videos:
-        pending.extend(submit(video))
-        while len(pending) > window:
+
+    def drain(limit: int) -> None:
+        """Collect the oldest chains, then finish the oldest reports, until at most ``limit`` of each are open."""
+        while len(pending) > limit:
             report = collect(pending.popleft())
             if report is not None:
                 reporting.append(report)
-            while len(reporting) > window:
-                finish(reporting.popleft())
-    while pending:
-        report = collect(pending.popleft())
-        if report is not None:
-            reporting.append(report)
-    while reporting:
-        finish(reporting.popleft())
+        while len(reporting) > limit:
+            finish(reporting.popleft())
+
+    # Only config.videos_in_flight videos are submitted ahead of the one being collected, and a chain's
+    # futures are dropped once collected: the task graph and the futures held stay bounded.
+    for video in videos:
+        pending.extend(submit(video))
+        drain(config.videos_in_flight * len(methods))
+    drain(0)
     for video_name, method, message in failures:
         logger.error("benchmark: %s with %s failed: %s", video_name, method, message)
     results_dir = layout.results_dir(config.data_root, dataset_name)

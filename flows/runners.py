@@ -43,7 +43,9 @@ class LocalDaskTaskRunner(DaskTaskRunner):
 
     @property
     def client(self) -> Client:
-        """The client, the local cluster being started (on first use) with the worker profiler off."""
+        """The client; on first use the local cluster starts, with the worker profiler off."""
+        if self._client is not None:
+            return super().client
         with dask.config.set({"distributed.worker.profile.enabled": False}):
             return super().client
 
