@@ -154,8 +154,7 @@ def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
     return f"{stage}: ended in state {future.state.type.value}"
 
 
-@flow(name="benchmark", task_runner=make_task_runner(RunnerConfig()))
-def benchmark(dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig()) -> BenchmarkResult:
+def _benchmark(dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig()) -> BenchmarkResult:
     """Run every method on every video of ``dataset`` (a TAP-Vid pickle, or a folder of video files and
     image folders, see :func:`list_benchmark_videos`), score the videos with ground truth and write the
     run table and the results table under ``<data_root>/results/<dataset>/``.
@@ -294,3 +293,6 @@ def benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipelin
         f"{render_results_table(table, frame_rule)}\n{runs_markdown}", csv_path, markdown_path, run_id,
         target.tracking_uri, records, failures, runs, runs_path,
     )
+
+
+benchmark = flow(_benchmark, name="benchmark", task_runner=make_task_runner(RunnerConfig()))

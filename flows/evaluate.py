@@ -21,8 +21,7 @@ from tasks.caching import cached
 from tasks.evaluate import evaluate_tapvid
 
 
-@flow(name="evaluate")
-def evaluate(dataset: str, config: PipelineConfig = PipelineConfig()) -> str:
+def _evaluate(dataset: str, config: PipelineConfig = PipelineConfig()) -> str:
     """Score the predictions stored for ``dataset`` (made with this config's query mode, resolution and
     appearance check) under ``config.evaluation.frame_rule``; write ``results-<frame_rule>.{csv,md}`` and
     return the table."""
@@ -48,3 +47,6 @@ def evaluate(dataset: str, config: PipelineConfig = PipelineConfig()) -> str:
     csv_path, _ = write_results_table(table, folder, frame_rule)
     get_run_logger().info("evaluate: %d results, table at %s", len(records), csv_path)
     return render_results_table(table, frame_rule)
+
+
+evaluate = flow(_evaluate, name="evaluate")

@@ -39,8 +39,7 @@ class VideoResult:
     fit: str | None = None
 
 
-@flow(name="compute_flows", task_runner=make_task_runner(RunnerConfig()))
-def compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
+def _compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
     """Compute (or finish) the flow set of ``video_group``: chunks of pairs fan out over the task runner;
     a rerun computes only the pairs not yet stored. Returns the flow set's path. Its tasks are not cached
     by Prefect: the flow set's ``done`` marks are the unit of resumption (a chunk's record would point into
@@ -57,8 +56,10 @@ def compute_flows(video_group: str, config: FlowConfig = FlowConfig()) -> str:
     return publish_flow_set(plan)
 
 
-@flow(name="fit_video", task_runner=make_task_runner(RunnerConfig()))
-def fit_video(video_group: str, flow_set: str, config: FitConfig = FitConfig()) -> str:
+compute_flows = flow(_compute_flows, name="compute_flows", task_runner=make_task_runner(RunnerConfig()))
+
+
+def _fit_video(video_group: str, flow_set: str, config: FitConfig = FitConfig()) -> str:
     """Fit the model to a stored flow set (resuming a killed fit from its last checkpoint), then export
     dense tracks of a 4-pixel grid of frame 0; returns the fit folder. Both stages are cached under the
     video's data root (see :mod:`tasks.caching`)."""
@@ -69,8 +70,10 @@ def fit_video(video_group: str, flow_set: str, config: FitConfig = FitConfig()) 
     return fit_dir
 
 
-@flow(name="process_video", task_runner=make_task_runner(RunnerConfig()))
-def process_video(
+fit_video = flow(_fit_video, name="fit_video", task_runner=make_task_runner(RunnerConfig()))
+
+
+def _process_video(
     source: str,
     config: PipelineConfig = PipelineConfig(),
     tapvid_name: str | None = None,
@@ -95,3 +98,6 @@ def process_video(
     if not fit:
         return VideoResult(video_group=group, flow_set=flow_set)
     return VideoResult(video_group=group, flow_set=flow_set, fit=fit_video(group, flow_set, config.fit))
+
+
+process_video = flow(_process_video, name="process_video", task_runner=make_task_runner(RunnerConfig()))

@@ -32,21 +32,29 @@ def resolve_runner_config(dask_address: str | None, local_workers: int | None) -
     return RunnerConfig(dask_address=dask_address or os.environ.get(DASK_ADDRESS_ENV) or None, local_workers=local_workers)
 
 
-class LocalDaskTaskRunner(DaskTaskRunner):
-    """A ``DaskTaskRunner`` whose local cluster runs without Dask's statistical worker profiler.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.low-level-log-length": 50,
+}
+"""Dask settings of the local cluster (benchmarks/RESULTS.md, "Load"). The statistical worker profiler keeps a
+call tree per task-key prefix, and every Prefect task key is its own prefix (about 3 MiB per (video, method)
+until the run ended). The low-level logs (Dask's default: the last 1,000 messages of each stream) keep every
+message's task spec, and a Prefect task spec carries its task and its flow run's context, a few hundred
+KiB once unpickled."""
 
-    The profiler keeps a call tree per task-key prefix, and every Prefect task key is its own prefix: in a
-    60-video load run it held about 3 MiB per (video, method) until the run ended (benchmarks/RESULTS.md,
-    "Load"). The local cluster's dashboard therefore has no profile page; a cluster given by address keeps
+
+class LocalDaskTaskRunner(DaskTaskRunner):
+    """A ``DaskTaskRunner`` whose local cluster starts with :data:`LOCAL_CLUSTER_CONFIG`: no statistical worker
+    profiler (the dashboard has no profile page) and short low-level logs. A cluster given by address keeps
     its own settings.
     """
 
     @property
     def client(self) -> Client:
-        """The client; on first use the local cluster starts, with the worker profiler off."""
+        """The client; on first use the local cluster starts, with :data:`LOCAL_CLUSTER_CONFIG`."""
         if self._client is not None:
             return super().client
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
             return super().client
 
 

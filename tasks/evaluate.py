@@ -24,8 +24,7 @@ def evaluation_identity(inputs: dict[str, Any]) -> dict[str, object]:
             "video_name": inputs["video_name"], "evaluation": asdict(inputs["evaluation"])}
 
 
-@task(name="evaluate_tapvid", cache_policy=StoreCachePolicy(identity=evaluation_identity, is_live=always_live))
-def evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation: EvaluationConfig) -> dict[str, object]:
+def _evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation: EvaluationConfig) -> dict[str, object]:
     """Return one results record (dataset, method, video and the metric means) for stored predictions."""
     predicted = read_predictions(Path(predictions))
     sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
@@ -43,3 +42,6 @@ def evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation:
     record: dict[str, object] = {"dataset": Path(dataset).stem, "method": predicted.method, "video": video_name}
     record.update(summarize_video_metrics(metrics))
     return record
+
+
+evaluate_tapvid = task(_evaluate_tapvid, name="evaluate_tapvid", cache_policy=StoreCachePolicy(identity=evaluation_identity, is_live=always_live))

@@ -110,8 +110,7 @@ def fit_identity(inputs: dict[str, Any]) -> dict[str, object]:
             "fit": fit_name(inputs["fit"], inputs["flow_set"], inputs["method"])}
 
 
-@task(name="fit_model", cache_policy=StoreCachePolicy(identity=fit_identity))
-def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "omnimotion") -> str:
+def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "omnimotion") -> str:
     """Fit (or resume fitting) OmniMotion (or the ablation ``method``) on ``flow_set``; return the fit folder.
 
     Checkpoints every ``fit.checkpoint_every`` steps; a rerun after a kill continues from the newest one
@@ -172,6 +171,9 @@ def fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "om
     return str(fit_dir)
 
 
+fit_model = task(_fit_model, name="fit_model", cache_policy=StoreCachePolicy(identity=fit_identity))
+
+
 def fit_record(fit_dir: str) -> dict[str, object]:
     """``fit_steps``, ``fit_seconds`` and ``final_flow_loss`` (the last recorded flow loss, NaN when none
     was recorded) of a complete fit, from its summary."""
@@ -198,8 +200,7 @@ def model_tracks_identity(inputs: dict[str, Any]) -> dict[str, object]:
             "dataset": file_identity(inputs["dataset"]), "video_name": inputs["video_name"]}
 
 
-@task(name="track_with_model", cache_policy=StoreCachePolicy(identity=model_tracks_identity))
-def track_with_model(
+def _track_with_model(
     video_group: str, fit_dir: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig,
     fit: FitConfig,
 ) -> str:
@@ -220,14 +221,16 @@ def track_with_model(
     return str(write_predictions(Path(video_group), predictions))
 
 
+track_with_model = task(_track_with_model, name="track_with_model", cache_policy=StoreCachePolicy(identity=model_tracks_identity))
+
+
 def export_identity(inputs: dict[str, Any]) -> dict[str, object]:
     """Cache identity of :func:`export_tracks`: the fit and the query grid."""
     return {"fit": store_identity(inputs["fit_dir"]), "method": inputs["method"],
             "query_frame": inputs["query_frame"], "grid_stride": inputs["grid_stride"]}
 
 
-@task(name="export_tracks", cache_policy=StoreCachePolicy(identity=export_identity))
-def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = "omnimotion",
+def _export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = "omnimotion",
                   query_frame: int = 0, grid_stride: int = 4) -> str:
     """Track every ``grid_stride``-th pixel of ``query_frame`` through all frames with a fitted model and
     store the tracks (``dense/``) and the pseudo-depth of every frame (``depth``) in the fit; return the
@@ -248,6 +251,9 @@ def export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = 
     write_depth(Path(fit_dir), depth)
     get_run_logger().info("%s: %d dense tracks and %d depth maps exported", group.video_id, len(query_points), len(depth))
     return str(path)
+
+
+export_tracks = task(_export_tracks, name="export_tracks", cache_policy=StoreCachePolicy(identity=export_identity))
 
 
 MODEL_ARTIFACT_DIR = "model"

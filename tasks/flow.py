@@ -79,8 +79,7 @@ def load_flow_engine(config: FlowEngineConfig) -> FlowEngine:
     return build_flow_engine(config)
 
 
-@task(name="plan_flow_set", cache_policy=NO_CACHE)
-def plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:
+def _plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:
     """Open (or resume) the flow set of ``video_group`` for ``config`` and split what is left into chunks."""
     group = open_video(Path(video_group))
     params = flow_params(config)
@@ -98,8 +97,10 @@ def plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:
                     chaining=config.chaining)
 
 
-@task(name="compute_flow_chunk", cache_policy=NO_CACHE)
-def compute_flow_chunk(video_group: str, plan_path: str, pairs: list[list[int]], config: FlowConfig) -> int:
+plan_flow_set = task(_plan_flow_set, name="plan_flow_set", cache_policy=NO_CACHE)
+
+
+def _compute_flow_chunk(video_group: str, plan_path: str, pairs: list[list[int]], config: FlowConfig) -> int:
     """Compute both directions of ``pairs`` and write them into the partial flow set; return flows written."""
     frames = open_video(Path(video_group)).read_frames()
     chunk = compute_pair_chunk(frames, np.asarray(pairs, dtype=np.int64), load_flow_engine(config.engine), config.consistency)
@@ -107,8 +108,10 @@ def compute_flow_chunk(video_group: str, plan_path: str, pairs: list[list[int]],
     return len(chunk.pairs)
 
 
-@task(name="publish_flow_set", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish_flow_set(plan: FlowPlan) -> str:
+compute_flow_chunk = task(_compute_flow_chunk, name="compute_flow_chunk", cache_policy=NO_CACHE)
+
+
+def _publish_flow_set(plan: FlowPlan) -> str:
     """Sum the counts and publish the finished direct flow set, then (with ``plan.chaining`` on) the set
     derived from it by chaining; return the path of the set to fit on (the chained one when chaining)."""
     path = Path(plan.path)
@@ -117,6 +120,9 @@ def publish_flow_set(plan: FlowPlan) -> str:
     if not plan.chaining.enabled:
         return str(path)
     return str(chain_stored_flow_set(Path(plan.video_group), path.name, plan.chaining))
+
+
+publish_flow_set = task(_publish_flow_set, name="publish_flow_set", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 
 
 def chain_stored_flow_set(video_group: Path, direct_name: str, chaining: ChainingConfig) -> Path:
@@ -156,8 +162,7 @@ def chain_stored_flow_set(video_group: Path, direct_name: str, chaining: Chainin
     return writer.finish()
 
 
-@task(name="import_external_tracks", cache_policy=NO_CACHE)
-def import_external_tracks(video_group: str, tracks_file: str, video_name: str | None = None) -> str:
+def _import_external_tracks(video_group: str, tracks_file: str, video_name: str | None = None) -> str:
     """Store another tracker's point tracks (npz / TAP-Vid-style pickle) as the sparse flow set of
     ``video_group`` (every pair of frames in which a track is visible in both); return its path.
 
@@ -180,6 +185,9 @@ def import_external_tracks(video_group: str, tracks_file: str, video_name: str |
     return str(path)
 
 
+import_external_tracks = task(_import_external_tracks, name="import_external_tracks", cache_policy=NO_CACHE)
+
+
 def flow_set_identity(inputs: dict[str, Any]) -> dict[str, object]:
     """Cache identity of :func:`compute_flow_set_task`: the video's content, the direct set's name (a hash
     of its parameters) and the chaining settings (which name the chained set)."""
@@ -188,8 +196,7 @@ def flow_set_identity(inputs: dict[str, Any]) -> dict[str, object]:
             "chaining": dataclasses.asdict(config.chaining)}
 
 
-@task(name="compute_flow_set", cache_policy=StoreCachePolicy(identity=flow_set_identity))
-def compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
+def _compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
     """The whole flow set of one video in one task (for flows that fan out over videos instead of
     pairs); resumable like the fanned-out stage, since it runs the same steps one chunk at a time."""
     plan = plan_flow_set.fn(video_group, config)
@@ -197,3 +204,6 @@ def compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
         compute_flow_chunk.fn(video_group, plan.path, chunk, config)
         get_run_logger().info("flows: %d/%d chunks", done, len(plan.chunks))
     return publish_flow_set.fn(plan)
+
+
+compute_flow_set_task = task(_compute_flow_set_task, name="compute_flow_set", cache_policy=StoreCachePolicy(identity=flow_set_identity))

@@ -24,9 +24,7 @@ def ingest_identity(inputs: dict[str, Any]) -> dict[str, object]:
     }
 
 
-@task(name="ingest_video", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
-      cache_policy=StoreCachePolicy(identity=ingest_identity))
-def ingest_video(
+def _ingest_video(
     source: str, video_id: str, data_root: str, config: IngestConfig, tapvid_name: str | None = None
 ) -> str:
     """Ingest ``source`` (a video file, an image folder, or one video of a TAP-Vid pickle) and return the
@@ -41,3 +39,9 @@ def ingest_video(
 
     path = ingest(open_video_source(Path(source), tapvid_name), Path(data_root), video_id, config, report)
     return str(path)
+
+
+ingest_video = task(
+    _ingest_video, name="ingest_video", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
+    cache_policy=StoreCachePolicy(identity=ingest_identity),
+)

@@ -80,8 +80,7 @@ def track_identity(inputs: dict[str, Any]) -> dict[str, object]:
             "dataset": file_identity(inputs["dataset"]), "video_name": inputs["video_name"]}
 
 
-@task(name="track_points", cache_policy=StoreCachePolicy(identity=track_identity))
-def track_points(
+def _track_points(
     video_group: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig, flow: FlowConfig
 ) -> str:
     """Predict tracks of the dataset's query points with ``method`` on the stored frames; return the
@@ -104,3 +103,6 @@ def track_points(
     get_run_logger().info("%s: %s tracked %d points over %d frames", video_name, method, len(tracks), frames.shape[0])
     predictions = Predictions(sample.query_points, tracks, occluded, method, params)
     return str(write_predictions(Path(video_group), predictions))
+
+
+track_points = task(_track_points, name="track_points", cache_policy=StoreCachePolicy(identity=track_identity))

@@ -146,8 +146,7 @@ def _store_setup_lock(tracking_uri: str) -> contextlib.AbstractContextManager[No
     return file_lock(database.with_name(database.name + ".lock"), exclusive=True)
 
 
-@task(name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
-def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object]) -> str:
+def _start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object]) -> str:
     """Create the parent run of a benchmark with the flattened config and code version; return its id."""
     with _store_setup_lock(target.tracking_uri):
         client = MlflowClient(target.tracking_uri)
@@ -159,8 +158,10 @@ def start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str,
     return run.info.run_id
 
 
-@task(name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
-def log_video_result(
+start_benchmark_run = task(_start_benchmark_run, name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
+
+
+def _log_video_result(
     target: TrackingTarget,
     parent_run_id: str,
     record: dict[str, object],
@@ -208,8 +209,10 @@ def log_video_result(
     return run.info.run_id
 
 
-@task(name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
-def finish_benchmark_run(
+log_video_result = task(_log_video_result, name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
+
+
+def _finish_benchmark_run(
     target: TrackingTarget,
     run_id: str,
     summary: dict[str, float],
@@ -231,3 +234,6 @@ def finish_benchmark_run(
     for path in artifacts:
         client.log_artifact(run_id, path)
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+finish_benchmark_run = task(_finish_benchmark_run, name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)

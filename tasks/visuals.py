@@ -31,8 +31,7 @@ def visuals_identity(inputs: dict[str, Any]) -> dict[str, object]:
             "fit": None if fit_dir is None else store_identity(fit_dir), "out_dir": str(Path(inputs["out_dir"]).resolve())}
 
 
-@task(name="render_visuals", cache_policy=StoreCachePolicy(identity=visuals_identity, is_live=existing_files))
-def render_visuals(
+def _render_visuals(
     video_group: str, predictions: str, out_dir: str, fit_dir: str | None = None, fit: FitConfig | None = None
 ) -> list[str]:
     """Write ``<video>-<method>-tracks.mp4`` (predicted tracks over the frames, hidden when occluded) and,
@@ -59,3 +58,6 @@ def render_visuals(
             paths.append(write_loss_curve(stem.with_name(stem.name + "-loss.png"), summary["loss_history"],
                                           summary["loss_terms"][1:]))
     return [str(path) for path in paths]
+
+
+render_visuals = task(_render_visuals, name="render_visuals", cache_policy=StoreCachePolicy(identity=visuals_identity, is_live=existing_files))

@@ -41,11 +41,16 @@ def test_benchmark_runs_on_an_existing_cluster(tmp_path: Path, dask_cluster: str
     assert transitions >= 30
 
 
-def test_the_local_cluster_runs_its_workers_without_the_statistical_profiler() -> None:
+def test_the_local_cluster_runs_without_the_statistical_profiler_and_with_short_message_logs() -> None:
     import dask
 
     with make_task_runner(RunnerConfig(local_workers=1)) as runner:
-        workers = list(runner.client.cluster.workers.values())
+        cluster = runner.client.cluster
+        workers = list(cluster.workers.values())
         assert workers and all("profile" not in worker.periodic_callbacks for worker in workers)
-    # the switch only applied while the cluster started: the global setting is untouched
+        streams = list(cluster.scheduler.stream_comms.values())
+        assert streams and all(stream.recent_message_log.maxlen == 50 for stream in streams)
+        assert cluster.scheduler.transition_log.maxlen == 50
+    # the settings only applied while the cluster started: the global ones are untouched
     assert dask.config.get("distributed.worker.profile.enabled") is True
+    assert dask.config.get("distributed.admin.low-level-log-length") == 1000
