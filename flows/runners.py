@@ -39,8 +39,8 @@ LOCAL_CLUSTER_CONFIG = {
 """Dask settings of the local cluster (benchmarks/RESULTS.md, "Load"). The statistical worker profiler keeps a
 call tree per task-key prefix, and every Prefect task key is its own prefix (about 3 MiB per (video, method)
 until the run ended). The low-level logs (Dask's default: the last 1,000 messages of each stream) keep every
-message's task spec, and a Prefect task spec carries its task and its flow run's context, a few hundred
-KiB once unpickled."""
+message's task spec, and a Prefect task spec carries its task and its flow run's context with the flow (17
+KB pickled for ``benchmark``): kept for 1,000 messages, the Python heap grew over a 100-video run."""
 
 
 class LocalDaskTaskRunner(DaskTaskRunner):

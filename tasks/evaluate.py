@@ -44,4 +44,6 @@ def _evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation
     return record
 
 
-evaluate_tapvid = task(_evaluate_tapvid, name="evaluate_tapvid", cache_policy=StoreCachePolicy(identity=evaluation_identity, is_live=always_live))
+evaluate_tapvid = task(
+    _evaluate_tapvid, name="evaluate_tapvid", cache_policy=StoreCachePolicy(identity=evaluation_identity, is_live=always_live),
+)

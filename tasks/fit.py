@@ -221,7 +221,9 @@ def _track_with_model(
     return str(write_predictions(Path(video_group), predictions))
 
 
-track_with_model = task(_track_with_model, name="track_with_model", cache_policy=StoreCachePolicy(identity=model_tracks_identity))
+track_with_model = task(
+    _track_with_model, name="track_with_model", cache_policy=StoreCachePolicy(identity=model_tracks_identity),
+)
 
 
 def export_identity(inputs: dict[str, Any]) -> dict[str, object]:

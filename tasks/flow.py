@@ -122,7 +122,9 @@ def _publish_flow_set(plan: FlowPlan) -> str:
     return str(chain_stored_flow_set(Path(plan.video_group), path.name, plan.chaining))
 
 
-publish_flow_set = task(_publish_flow_set, name="publish_flow_set", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+publish_flow_set = task(
+    _publish_flow_set, name="publish_flow_set", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
+)
 
 
 def chain_stored_flow_set(video_group: Path, direct_name: str, chaining: ChainingConfig) -> Path:
@@ -206,4 +208,6 @@ def _compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
     return publish_flow_set.fn(plan)
 
 
-compute_flow_set_task = task(_compute_flow_set_task, name="compute_flow_set", cache_policy=StoreCachePolicy(identity=flow_set_identity))
+compute_flow_set_task = task(
+    _compute_flow_set_task, name="compute_flow_set", cache_policy=StoreCachePolicy(identity=flow_set_identity),
+)

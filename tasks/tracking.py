@@ -158,7 +158,9 @@ def _start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str
     return run.info.run_id
 
 
-start_benchmark_run = task(_start_benchmark_run, name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
+start_benchmark_run = task(
+    _start_benchmark_run, name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE,
+)
 
 
 def _log_video_result(
@@ -209,7 +211,9 @@ def _log_video_result(
     return run.info.run_id
 
 
-log_video_result = task(_log_video_result, name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
+log_video_result = task(
+    _log_video_result, name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE,
+)
 
 
 def _finish_benchmark_run(
@@ -236,4 +240,6 @@ def _finish_benchmark_run(
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
-finish_benchmark_run = task(_finish_benchmark_run, name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE)
+finish_benchmark_run = task(
+    _finish_benchmark_run, name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE,
+)

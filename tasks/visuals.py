@@ -60,4 +60,6 @@ def _render_visuals(
     return [str(path) for path in paths]
 
 
-render_visuals = task(_render_visuals, name="render_visuals", cache_policy=StoreCachePolicy(identity=visuals_identity, is_live=existing_files))
+render_visuals = task(
+    _render_visuals, name="render_visuals", cache_policy=StoreCachePolicy(identity=visuals_identity, is_live=existing_files),
+)
