@@ -1,8 +1,12 @@
-"""TAP-Vid point-tracking metrics (AJ, delta_avg, OA) and OmniMotion's temporal coherence (TC).
+"""TAP-Vid point-tracking metrics (AJ, delta_avg, OA), OmniMotion's temporal coherence (TC) and BADJA's PCK-T.
 
 The TAP-Vid scores follow ``compute_tapvid_metrics`` of google-deepmind/tapnet
 (``tapnet/tapvid/evaluation_datasets.py``): same argument layout, same keys, same masking and
 denominators. Every score is per video; a benchmark number is the plain mean over videos.
+
+Sparse labels (BADJA labels a joint about every 5th frame) come with an evaluation mask: the (point,
+frame) entries that carry a label at all. An entry without one is neither visible nor occluded and is
+left out of every score; without a mask (TAP-Vid) every entry is labelled.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ FrameRule = Literal["tapvid", "all_but_query"]
 THRESHOLDS_PX = (1, 2, 4, 8, 16)
 """Distance thresholds of pts_within_{d} and jaccard_{d}, in pixels at 256x256."""
 
+PCK_T_FRACTION = 0.2
+"""PCK-T's threshold as a fraction of the square root of the object's mask area (BADJA)."""
+
 
 def tapvid_metrics(
     query_points: np.ndarray,
@@ -26,6 +33,7 @@ def tapvid_metrics(
     pred_tracks: np.ndarray,
     query_mode: QueryMode,
     frame_rule: FrameRule = "tapvid",
+    evaluation_mask: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Score predicted tracks of B videos against TAP-Vid ground truth.
 
@@ -46,6 +54,9 @@ def tapvid_metrics(
             ``query_mode="first"`` only the frames after it, with ``"strided"`` all other frames.
             ``"all_but_query"`` (the OmniMotion paper's own scoring): every frame except the query
             frame in both modes, so first-frame queries are also scored on the frames before them.
+        evaluation_mask: bool [B, N, T], True where the (point, frame) carries a label; the others are
+            scored nowhere (not in OA, delta_avg, AJ nor TC), whatever ``gt_occluded`` holds there. None:
+            every entry is labelled (TAP-Vid); an all-True mask gives bit-identical scores.
 
     Returns:
         Per-video float64 arrays [B]:
@@ -62,15 +73,13 @@ def tapvid_metrics(
     """
     _check_inputs(query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks)
     num_frames = gt_occluded.shape[2]
-    if not np.all(np.isfinite(query_points[..., 0])):
-        raise ValueError("query_points[..., 0] must be finite frame indices, got NaN or inf")
-    query_frames = np.rint(query_points[..., 0]).astype(np.int64)
-    if query_frames.size and (query_frames.min() < 0 or query_frames.max() >= num_frames):
-        raise ValueError(
-            f"query_points[..., 0] must be frame indices in [0, {num_frames - 1}], "
-            f"got values in [{query_frames.min()}, {query_frames.max()}] after rounding"
-        )
-    scored = scored_frames(query_frames, num_frames, query_mode, frame_rule)
+    scored = scored_frames(_query_frames(query_points, num_frames), num_frames, query_mode, frame_rule)
+    if evaluation_mask is not None:
+        _check_mask(evaluation_mask, gt_occluded.shape)
+        scored = scored & evaluation_mask
+        gt_occluded_or_unlabelled = gt_occluded | ~evaluation_mask
+    else:
+        gt_occluded_or_unlabelled = gt_occluded
 
     gt_visible = ~gt_occluded
     pred_visible = ~pred_occluded
@@ -91,8 +100,60 @@ def tapvid_metrics(
     metrics["average_pts_within_thresh"] = np.mean(
         [metrics[f"pts_within_{d}"] for d in THRESHOLDS_PX], axis=0
     )
-    metrics["temporal_coherence"] = temporal_coherence(gt_occluded, gt_tracks, pred_tracks)
+    metrics["temporal_coherence"] = temporal_coherence(gt_occluded_or_unlabelled, gt_tracks, pred_tracks)
     return metrics
+
+
+def pck_t(
+    query_points: np.ndarray,
+    gt_occluded: np.ndarray,
+    gt_tracks: np.ndarray,
+    pred_tracks: np.ndarray,
+    object_area: np.ndarray,
+    query_mode: QueryMode,
+    frame_rule: FrameRule = "tapvid",
+    evaluation_mask: np.ndarray | None = None,
+    scale_xy: np.ndarray | None = None,
+) -> np.ndarray:
+    """BADJA's PCK-T per video: float64 [B], the fraction of scored (point, frame) entries, labelled and
+    truly visible in a frame with an object mask, whose prediction lies strictly closer to the true
+    point than ``PCK_T_FRACTION * sqrt(area of the object's mask in that frame)``.
+
+    Distances are measured in the pixels the areas are counted in (the source frames): a track error
+    (dx, dy) in track pixels is (dx / sx, dy / sy) there, so the score does not depend on the size the
+    tracks were made at, even when that size changes the aspect ratio. The predicted occlusion flag plays
+    no part. Which frames are scored follows ``query_mode`` / ``frame_rule`` as in :func:`tapvid_metrics`.
+
+    Args:
+        query_points, gt_occluded, gt_tracks, pred_tracks, query_mode, frame_rule, evaluation_mask: as in
+            :func:`tapvid_metrics` (tracks (x, y) in track pixels).
+        object_area: float [B, T], pixels of the object's mask in each frame, counted in the source
+            frames; NaN where a frame has no mask (its entries are not scored).
+        scale_xy: float [B, 2], (sx, sy) track pixels per source pixel along x and y; None: 1 (tracks in
+            source pixels).
+
+    Returns:
+        [B] fractions; NaN for a video without any scored entry in a frame with a mask (e.g. no masks).
+    """
+    _check_inputs(query_points, gt_occluded, gt_tracks, gt_occluded, pred_tracks)  # no predicted flags here
+    batch, _, num_frames = gt_occluded.shape
+    object_area = np.asarray(object_area, dtype=np.float64)
+    if object_area.shape != (batch, num_frames):
+        raise ValueError(f"object_area must be [B, T] = {(batch, num_frames)}, got shape {object_area.shape}")
+    scale = np.ones((batch, 2)) if scale_xy is None else np.asarray(scale_xy, dtype=np.float64)
+    if scale.shape != (batch, 2) or not np.all(np.isfinite(scale)) or not np.all(scale > 0):
+        raise ValueError(f"scale_xy must be positive finite [B, 2] = {(batch, 2)}, got {scale!r}")
+    scored = scored_frames(_query_frames(query_points, num_frames), num_frames, query_mode, frame_rule)
+    scored = scored & ~gt_occluded
+    if evaluation_mask is not None:
+        _check_mask(evaluation_mask, gt_occluded.shape)
+        scored &= evaluation_mask
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scored &= (object_area >= 0)[:, np.newaxis, :]
+        error = (pred_tracks - gt_tracks).astype(np.float64) / scale[:, np.newaxis, np.newaxis, :]
+        threshold = PCK_T_FRACTION * np.sqrt(object_area)[:, np.newaxis, :]
+        correct = scored & (np.linalg.norm(error, axis=-1) < threshold)
+        return _count(correct) / _count(scored)
 
 
 def scored_frames(
@@ -147,6 +208,27 @@ def _acceleration(tracks: np.ndarray) -> np.ndarray:
 def _count(mask: np.ndarray) -> np.ndarray:
     """Number of True entries per video: bool [B, N, T] -> int64 [B]."""
     return np.sum(mask, axis=(1, 2), dtype=np.int64)
+
+
+def _query_frames(query_points: np.ndarray, num_frames: int) -> np.ndarray:
+    """The query frames of ``query_points`` [..., 3] rounded to integers; ValueError unless in [0, T)."""
+    if not np.all(np.isfinite(query_points[..., 0])):
+        raise ValueError("query_points[..., 0] must be finite frame indices, got NaN or inf")
+    query_frames = np.rint(query_points[..., 0]).astype(np.int64)
+    if query_frames.size and (query_frames.min() < 0 or query_frames.max() >= num_frames):
+        raise ValueError(
+            f"query_points[..., 0] must be frame indices in [0, {num_frames - 1}], "
+            f"got values in [{query_frames.min()}, {query_frames.max()}] after rounding"
+        )
+    return query_frames
+
+
+def _check_mask(evaluation_mask: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Raise ValueError unless ``evaluation_mask`` is bool [B, N, T] of ``shape``."""
+    if not isinstance(evaluation_mask, np.ndarray) or evaluation_mask.dtype != np.bool_:
+        raise ValueError(f"evaluation_mask must be a bool numpy array (True = labelled), got {evaluation_mask!r:.80}")
+    if evaluation_mask.shape != shape:
+        raise ValueError(f"evaluation_mask must be bool [B, N, T] = {shape}, got shape {evaluation_mask.shape}")
 
 
 def _check_inputs(

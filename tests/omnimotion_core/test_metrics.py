@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from omnimotion_core.metrics import (
     THRESHOLDS_PX,
+    pck_t,
     scored_frames,
     tapvid_metrics,
     temporal_coherence,
@@ -333,3 +336,140 @@ def test_rejects_unknown_query_mode():
 def test_rejects_unknown_frame_rule():
     with pytest.raises(ValueError, match="frame_rule must be 'tapvid' or 'all_but_query', got 'omnimotion'"):
         tapvid_metrics(**_valid_arguments(), query_mode="first", frame_rule="omnimotion")
+
+
+def _sparse_case() -> tuple[np.ndarray, ...]:
+    """One point queried at t=0 of 5 frames, labelled at t=0, 2, 4 only (BADJA-like): visible at 0 and 2,
+    occluded at 4. The prediction is 1.5 px off at t=2, says occluded at t=4, and is far off (and
+    'visible') at the unlabelled frames 1 and 3. Returns tapvid_metrics' arguments and the mask."""
+    query_points = np.array([[[0.0, 20.0, 10.0]]])
+    gt_tracks = np.full((1, 1, 5, 2), np.nan)
+    gt_tracks[0, 0, [0, 2, 4]] = [[10.0, 20.0], [12.0, 20.0], [14.0, 20.0]]
+    mask = np.array([[[True, False, True, False, True]]])
+    gt_occluded = np.array([[[False, True, False, True, True]]])  # unlabelled frames hold True, as loaders give
+    pred_tracks = np.array([[[[10.0, 20.0], [90.0, 90.0], [13.5, 20.0], [90.0, 90.0], [14.0, 20.0]]]])
+    pred_occluded = np.array([[[False, False, False, False, True]]])
+    return query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks, mask
+
+
+def test_evaluation_mask_leaves_unlabelled_frames_out_of_every_score():
+    # Scored: t=2 (visible, 1.5 px off, predicted visible) and t=4 (occluded, predicted occluded).
+    # OA 2/2. delta: within 2, 4, 8, 16 but not 1 -> 4/5. Jaccard: d=1: TP 0, FP 1 -> 0/2; d>=2: 1/1.
+    *arguments, mask = _sparse_case()
+    metrics = tapvid_metrics(*arguments, query_mode="first", evaluation_mask=mask)
+    assert metrics["occlusion_accuracy"] == pytest.approx([1.0])
+    assert metrics["average_pts_within_thresh"] == pytest.approx([0.8])
+    assert [metrics[f"jaccard_{d}"][0] for d in THRESHOLDS_PX] == pytest.approx([0.0, 1.0, 1.0, 1.0, 1.0])
+    assert metrics["average_jaccard"] == pytest.approx([0.8])
+    assert np.isnan(metrics["temporal_coherence"][0])  # no three labelled visible frames in a row
+    # Calling the unlabelled frames 'occluded' instead scores the tracker on invented labels:
+    # OA 2/4, and frames 1 and 3 become false positives (d>=2: 1 / (1 + 2)).
+    invented = tapvid_metrics(*arguments, query_mode="first")
+    assert invented["occlusion_accuracy"] == pytest.approx([0.5])
+    assert invented["average_jaccard"] == pytest.approx([(0 + 4 / 3) / 5])
+
+
+def test_evaluation_mask_keeps_temporal_coherence_on_labelled_triplets():
+    # Five labelled visible frames on a line; the mask drops t=2, so no triplet t-1, t, t+1 stays.
+    gt_tracks = np.stack([np.arange(5.0), np.zeros(5)], axis=-1)[None, None]
+    pred_tracks = gt_tracks.copy()
+    pred_tracks[0, 0, 2, 0] += 4.0  # acceleration errors 4, 8, 4 px at t = 1, 2, 3
+    occluded = np.zeros((1, 1, 5), dtype=bool)
+    assert temporal_coherence(occluded, gt_tracks, pred_tracks) == pytest.approx([16.0 / 3])
+    mask = np.array([[[True, True, False, True, True]]])
+    metrics = tapvid_metrics(np.zeros((1, 1, 3)), occluded, gt_tracks, occluded, pred_tracks, "first",
+                             evaluation_mask=mask)
+    assert np.isnan(metrics["temporal_coherence"][0])
+
+
+@pytest.mark.parametrize("query_mode", ["first", "strided"])
+@pytest.mark.parametrize("frame_rule", ["tapvid", "all_but_query"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_all_true_evaluation_mask_gives_bit_identical_scores(seed, query_mode, frame_rule):
+    arguments = _random_case(seed, query_mode, 3.0)
+    without = tapvid_metrics(*arguments, query_mode=query_mode, frame_rule=frame_rule)
+    with_mask = tapvid_metrics(*arguments, query_mode=query_mode, frame_rule=frame_rule,
+                               evaluation_mask=np.ones(arguments[1].shape, dtype=bool))
+    assert sorted(with_mask) == sorted(without)
+    for key, values in without.items():
+        assert with_mask[key].dtype == values.dtype
+        assert np.array_equal(with_mask[key], values, equal_nan=True), key
+
+
+def test_rejects_a_malformed_evaluation_mask():
+    *arguments, mask = _sparse_case()
+    with pytest.raises(ValueError, match="evaluation_mask must be bool"):
+        tapvid_metrics(*arguments, query_mode="first", evaluation_mask=mask[..., :4])
+    with pytest.raises(ValueError, match="evaluation_mask must be a bool"):
+        tapvid_metrics(*arguments, query_mode="first", evaluation_mask=mask.astype(np.uint8))
+
+
+def _pck_case() -> tuple[np.ndarray, ...]:
+    """Two points queried at t=0 of 4 frames; object areas 100, 400, none, 400 px (thresholds 2, 4, -, 4).
+
+    Point 0: 3 px off at t=1, 1 px off at t=2 (a frame without mask), 10 px off at t=3 (not labelled).
+    Point 1: 5 px off at t=1, 3.9 px off at t=3. Returns pck_t's arguments and the evaluation mask."""
+    query_points = np.array([[[0.0, 0.0, 0.0], [0.0, 50.0, 50.0]]])
+    gt_tracks = np.zeros((1, 2, 4, 2))
+    gt_tracks[0, 1] = 50.0
+    pred_tracks = gt_tracks.copy()
+    pred_tracks[0, 0, 1] += [3.0, 0.0]
+    pred_tracks[0, 0, 2] += [1.0, 0.0]
+    pred_tracks[0, 0, 3] += [10.0, 0.0]
+    pred_tracks[0, 1, 1] += [3.0, 4.0]
+    pred_tracks[0, 1, 3] += [0.0, 3.9]
+    gt_occluded = np.zeros((1, 2, 4), dtype=bool)
+    mask = np.ones((1, 2, 4), dtype=bool)
+    mask[0, 0, 3] = False
+    area = np.array([[100.0, 400.0, np.nan, 400.0]])
+    return query_points, gt_occluded, gt_tracks, pred_tracks, area, mask
+
+
+def test_pck_t_matches_hand_computation():
+    # Scored (after the query, labelled, visible, with a mask): point 0 at t=1; point 1 at t=1 and t=3.
+    # Correct: point 0 t=1 (3 < 4), point 1 t=3 (3.9 < 4); point 1 t=1 is 5 px off -> 2/3.
+    query_points, gt_occluded, gt_tracks, pred_tracks, area, mask = _pck_case()
+    score = pck_t(query_points, gt_occluded, gt_tracks, pred_tracks, area, "first", evaluation_mask=mask)
+    assert score == pytest.approx([2 / 3])
+    # Point 1 occluded at t=3: that entry leaves the score -> 1/2.
+    gt_occluded[0, 1, 3] = True
+    assert pck_t(query_points, gt_occluded, gt_tracks, pred_tracks, area, "first", evaluation_mask=mask) == \
+        pytest.approx([1 / 2])
+    # Without the mask, point 0's unlabelled t=3 (10 px off) would count as a miss -> 1/3.
+    assert pck_t(query_points, gt_occluded, gt_tracks, pred_tracks, area, "first") == pytest.approx([1 / 3])
+
+
+def test_pck_t_measures_in_source_pixels():
+    # Tracks made at half the source width and twice its height (sx = 0.5, sy = 2); area 100 source px
+    # -> threshold 2 source px. Point 0 is 3 track px off along y = 1.5 source px (correct; 3 px would
+    # miss); point 1 is 0.9 track px off along x = 1.8 source px (correct), then 1.1 = 2.2 (a miss).
+    query_points = np.zeros((1, 2, 3))
+    gt_tracks = np.zeros((1, 2, 2, 2))
+    pred_tracks = gt_tracks.copy()
+    pred_tracks[0, 0, 1] = [0.0, 3.0]
+    pred_tracks[0, 1, 1] = [0.9, 0.0]
+    occluded = np.zeros((1, 2, 2), dtype=bool)
+    area = np.array([[100.0, 100.0]])
+    scale = np.array([[0.5, 2.0]])
+    assert pck_t(query_points, occluded, gt_tracks, pred_tracks, area, "first", scale_xy=scale) == pytest.approx([1.0])
+    assert pck_t(query_points, occluded, gt_tracks, pred_tracks, area, "first") == pytest.approx([1 / 2])
+    pred_tracks[0, 1, 1] = [1.1, 0.0]
+    assert pck_t(query_points, occluded, gt_tracks, pred_tracks, area, "first", scale_xy=scale) == pytest.approx([1 / 2])
+    assert pck_t(query_points, occluded, gt_tracks, pred_tracks, area, "first") == pytest.approx([1 / 2])
+
+
+def test_pck_t_is_nan_without_masks():
+    query_points, gt_occluded, gt_tracks, pred_tracks, _, mask = _pck_case()
+    area = np.full((1, 4), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = pck_t(query_points, gt_occluded, gt_tracks, pred_tracks, area, "first", evaluation_mask=mask)
+    assert np.isnan(score[0])
+
+
+def test_pck_t_rejects_malformed_areas_and_scales():
+    query_points, gt_occluded, gt_tracks, pred_tracks, area, _ = _pck_case()
+    with pytest.raises(ValueError, match="object_area must be"):
+        pck_t(query_points, gt_occluded, gt_tracks, pred_tracks, area[:, :3], "first")
+    with pytest.raises(ValueError, match="scale_xy must be"):
+        pck_t(query_points, gt_occluded, gt_tracks, pred_tracks, area, "first", scale_xy=np.array([[1.0, 0.0]]))
