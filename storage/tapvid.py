@@ -76,15 +76,32 @@ _NAMES_IN_ERRORS = 5
 
 
 @dataclass(frozen=True)
-class TapVidSample:
-    """One TAP-Vid video with its queries, ready for evaluation.
+class ObjectAreas:
+    """The object's mask area in each frame, which BADJA's PCK-T thresholds are made of.
 
     Attributes:
-        name: the dict key (DAVIS) or the zero-padded list index (``"0007"``).
+        area: float64 [T], pixels of the object's mask in each frame, counted in the source frames (before
+            any resize); NaN where the frame has no mask.
+        scale_xy: (sx, sy), sample pixels per source pixel along x and y (the resize of the sample).
+    """
+
+    area: np.ndarray
+    scale_xy: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class TapVidSample:
+    """One video with its queries and ground truth, ready for evaluation (TAP-Vid; BADJA: ``storage.badja``).
+
+    Attributes:
+        name: the dict key (DAVIS) or the zero-padded list index (``"0007"``); a BADJA sequence's name.
         video: uint8 [T, H, W, 3] RGB, at the requested resolution.
         query_points: float32 [N, 3] (t, y, x); t a frame index, y and x pixels at the video's resolution.
         target_points: float32 [N, T, 2] (x, y) pixels at the video's resolution.
-        occluded: bool [N, T], True where the query's track is not visible.
+        occluded: bool [N, T], True where the query's track is not visible (also where it has no label).
+        evaluation_mask: bool [N, T], True where the (query, frame) carries a label at all; None: every
+            entry does (TAP-Vid). Unlabelled entries are neither visible nor occluded and are not scored.
+        object_areas: the object's mask areas for PCK-T; None: the dataset has no masks (TAP-Vid).
     """
 
     name: str
@@ -92,6 +109,8 @@ class TapVidSample:
     query_points: np.ndarray
     target_points: np.ndarray
     occluded: np.ndarray
+    evaluation_mask: np.ndarray | None = None
+    object_areas: ObjectAreas | None = None
 
 
 @dataclass(frozen=True)
@@ -329,7 +348,8 @@ def _is_positive_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
-def _check_resolution(resolution: Any) -> tuple[int, int] | None:
+def check_resolution(resolution: Any) -> tuple[int, int] | None:
+    """``resolution`` as (height, width) ints, or None; InputError for anything else."""
     if resolution is None:
         return None
     is_pair = isinstance(resolution, (tuple, list)) and len(resolution) == 2
@@ -338,67 +358,63 @@ def _check_resolution(resolution: Any) -> tuple[int, int] | None:
     return int(resolution[0]), int(resolution[1])
 
 
-def _sample_queries_first(
-    target_points: np.ndarray, occluded: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One query per track at its first visible frame; tracks never visible are dropped.
+def sample_queries(
+    occluded: np.ndarray, target_points: np.ndarray, query_mode: QueryMode
+) -> tuple[np.ndarray, np.ndarray]:
+    """Query points of tracks, by tapnet's rule for ``query_mode`` (see the module docstring).
 
-    target_points: [N, T, 2] (x, y) pixels; occluded: bool [N, T]. Returns query_points [M, 3] (t, y, x),
-    target_points [M, T, 2] and occluded [M, T] of the M kept tracks.
+    ``"first"`` (``sample_queries_first``): one query per track at its first visible frame; tracks never
+    visible get none. ``"strided"`` (``sample_queries_strided``): for frames 0, QUERY_STRIDE, 2 *
+    QUERY_STRIDE, ...: one query per track visible there (frame-major order), so a track visible at k
+    query frames gets k queries.
+
+    Args:
+        occluded: bool [N, T], True where a track is not visible.
+        target_points: [N, T, 2] (x, y) pixels.
+        query_mode: ``"first"`` or ``"strided"``.
+
+    Returns:
+        query_points float64 [M, 3] (t, y, x) and rows int [M]: the track each query belongs to.
     """
-    kept = (~occluded).any(axis=1)
-    target_points, occluded = target_points[kept], occluded[kept]
-    first_visible = np.argmax(~occluded, axis=1)
-    at_query = target_points[np.arange(len(first_visible)), first_visible]
-    query_points = np.stack([first_visible.astype(np.float64), at_query[:, 1], at_query[:, 0]], axis=-1)
-    return query_points, target_points, occluded
-
-
-def _sample_queries_strided(
-    target_points: np.ndarray, occluded: np.ndarray, stride: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For frames 0, stride, 2 * stride, ...: one query per track visible there (frame-major order).
-
-    Shapes as in :func:`_sample_queries_first`; a track visible at k query frames appears k times.
-    """
-    queries, tracks, occlusions = [], [], []
-    for frame in range(0, occluded.shape[1], stride):
-        visible = ~occluded[:, frame]
-        at_query = target_points[visible, frame]
-        frame_index = np.full(len(at_query), float(frame))
-        queries.append(np.stack([frame_index, at_query[:, 1], at_query[:, 0]], axis=-1))
-        tracks.append(target_points[visible])
-        occlusions.append(occluded[visible])
-    return np.concatenate(queries), np.concatenate(tracks), np.concatenate(occlusions)
+    if query_mode == "first":
+        rows = np.flatnonzero((~occluded).any(axis=1))
+        frames = np.argmax(~occluded[rows], axis=1)
+    elif query_mode == "strided":
+        query_frames = range(0, occluded.shape[1], QUERY_STRIDE)
+        per_frame = [(np.flatnonzero(~occluded[:, frame]), frame) for frame in query_frames]
+        rows = np.concatenate([visible for visible, _ in per_frame])
+        frames = np.concatenate([np.full(len(visible), frame) for visible, frame in per_frame])
+    else:
+        raise InputError(f"unknown query mode {query_mode!r}; expected 'first' or 'strided'")
+    at_query = target_points[rows, frames]
+    query_points = np.stack([frames.astype(np.float64), at_query[:, 1], at_query[:, 0]], axis=-1)
+    return query_points.reshape(-1, 3), rows
 
 
 def _make_sample(
-    origin: str, name: str, record: _Record, query_mode: QueryMode, resolution: tuple[int, int] | None
+    origin: str, name: str, record: _Record, query_mode: QueryMode, resolution: tuple[int, int] | None,
+    max_frames: int | None = None,
 ) -> TapVidSample:
     where = f"{origin}: video {name!r}"
+    if max_frames is not None:
+        record = _Record(record.video[:max_frames], record.points[:, :max_frames], record.occluded[:, :max_frames])
     video = record.video if isinstance(record.video, np.ndarray) else _decode_video(where, record.video)
     if resolution is not None and resolution != video.shape[1:3]:
         video = np.stack([resize_frame(frame, resolution) for frame in video])
     size_xy = np.array([video.shape[2], video.shape[1]], dtype=np.float64)
     target_points = record.points.astype(np.float64) * size_xy
-    if query_mode == "first":
-        query_points, target_points, occluded = _sample_queries_first(target_points, record.occluded)
-    elif query_mode == "strided":
-        query_points, target_points, occluded = _sample_queries_strided(
-            target_points, record.occluded, QUERY_STRIDE
-        )
-    else:
-        raise InputError(f"unknown query mode {query_mode!r}; expected 'first' or 'strided'")
+    query_points, rows = sample_queries(record.occluded, target_points, query_mode)
     return TapVidSample(
         name=name,
         video=video,
-        query_points=query_points.astype(np.float32).reshape(-1, 3),
-        target_points=target_points.astype(np.float32),
-        occluded=occluded.astype(bool),
+        query_points=query_points.astype(np.float32),
+        target_points=target_points[rows].astype(np.float32),
+        occluded=record.occluded[rows].astype(bool),
     )
 
 
-def _check_query_mode(query_mode: Any) -> None:
+def check_query_mode(query_mode: Any) -> None:
+    """InputError unless ``query_mode`` is ``"first"`` or ``"strided"``."""
     if query_mode not in ("first", "strided"):
         raise InputError(f"unknown query mode {query_mode!r}; expected 'first' or 'strided'")
 
@@ -416,8 +432,8 @@ def iter_tapvid(
     are scaled to it. The whole file is loaded and every record validated before the first sample is
     yielded, so a bad file fails at the call, not halfway through an evaluation.
     """
-    _check_query_mode(query_mode)
-    output_size = _check_resolution(resolution)
+    check_query_mode(query_mode)
+    output_size = check_resolution(resolution)
     dataset = _load_dataset(path, dataset_format)
     encoded = dataset.dataset_format == "kinetics"
     records = {
@@ -436,18 +452,22 @@ def load_tapvid_sample(
     resolution: tuple[int, int] | None = (256, 256),
     *,
     dataset_format: TapVidFormat | Literal["auto"] = "auto",
+    max_frames: int | None = None,
 ) -> TapVidSample:
     """The sample of the video called ``name``, equal to the one :func:`iter_tapvid` yields for it.
 
     Only that video's record is validated. Raises InputError when ``name`` is not in the file (the
-    message lists a few valid names).
+    message lists a few valid names). ``max_frames`` keeps only the first frames (as ingesting with
+    ``IngestConfig.max_frames`` does) before the queries are sampled; None keeps all.
     """
-    _check_query_mode(query_mode)
-    output_size = _check_resolution(resolution)
+    check_query_mode(query_mode)
+    output_size = check_resolution(resolution)
+    if max_frames is not None and not _is_positive_int(max_frames):
+        raise InputError(f"max_frames must be None or a positive integer, got {max_frames!r}")
     dataset = _load_dataset(path, dataset_format)
     raw = _record_named(dataset, name)
     record = _check_record(dataset.origin, name, raw, encoded=dataset.dataset_format == "kinetics")
-    return _make_sample(dataset.origin, name, record, query_mode, output_size)
+    return _make_sample(dataset.origin, name, record, query_mode, output_size, max_frames)
 
 
 def write_tapvid_davis_pickle(path: Path, videos: Mapping[str, Mapping[str, np.ndarray]]) -> None:

@@ -98,6 +98,12 @@ class VideoGroup:
         """(H, W) of the stored frames."""
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
+    @property
+    def max_frames(self) -> int | None:
+        """The ``IngestConfig.max_frames`` the frames were taken with (None: every frame was kept)."""
+        value = dict(self.attrs.get("ingest_config") or {}).get("max_frames")
+        return None if value is None else int(value)
+
     def read_frames(self) -> np.ndarray:
         """All frames in memory, ``uint8 [T, H, W, 3]``."""
         return np.asarray(self.frames[:])
