@@ -1,7 +1,9 @@
 """Results tables: per-video metric records -> one row per method, written as CSV and markdown.
 
 The table mirrors the OmniMotion paper's: for each dataset AJ, <delta_avg and OA in percent and TC in
-pixels at 256x256. Files are ``results.csv`` (two header rows: dataset, metric) and ``results.md``.
+pixels at 256x256; a dataset whose records carry BADJA's PCK-T (videos with object masks) also gets a
+PCK-T column, after <delta_avg. Files are ``results.csv`` (two header rows: dataset, metric) and
+``results.md``.
 """
 
 from __future__ import annotations
@@ -31,14 +33,22 @@ RECORD_COLUMNS = (
 TABLE_METRICS = ("AJ", "delta_avg", "OA", "TC")
 """Metric level of the table's columns, in display order."""
 
+PCK_T_METRICS = ("AJ", "delta_avg", "PCK-T", "OA", "TC")
+"""The metrics of a dataset with PCK-T (a record column ``pck_t`` not NaN for some video), in display order."""
+
 _RECORD_COLUMN_OF_METRIC = {
     "AJ": "average_jaccard",
     "delta_avg": "average_pts_within_thresh",
+    "PCK-T": "pck_t",
     "OA": "occlusion_accuracy",
     "TC": "temporal_coherence",
 }
-_PERCENT_METRICS = ("AJ", "delta_avg", "OA")
-_MARKDOWN_HEADER_OF_METRIC = {"AJ": "AJ↑", "delta_avg": "<δ_avg↑", "OA": "OA↑", "TC": "TC↓"}
+_PERCENT_METRICS = ("AJ", "delta_avg", "PCK-T", "OA")
+_NAN_SKIPPING_METRICS = ("PCK-T", "TC")
+"""Means over the videos that have a value: TC needs visible triplets, PCK-T object masks."""
+_MARKDOWN_HEADER_OF_METRIC = {
+    "AJ": "AJ↑", "delta_avg": "<δ_avg↑", "PCK-T": "PCK-T↑", "OA": "OA↑", "TC": "TC↓",
+}
 
 
 def summarize_video_metrics(metrics: dict[str, np.ndarray]) -> dict[str, float]:
@@ -70,17 +80,20 @@ def summarize_video_metrics(metrics: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def build_results_table(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per method, columns (dataset, metric) with metric in AJ, delta_avg, OA, TC.
+    """One row per method, columns (dataset, metric) with metric in AJ, delta_avg, OA, TC (TABLE_METRICS),
+    or AJ, delta_avg, PCK-T, OA, TC (PCK_T_METRICS) for a dataset with PCK-T.
 
     Args:
-        records: one row per (dataset, method, video) with the columns of ``RECORD_COLUMNS``;
-            metric values as tapvid_metrics returns them (fractions, TC in pixels).
+        records: one row per (dataset, method, video) with the columns of ``RECORD_COLUMNS``, and
+            optionally ``pck_t``; metric values as the metrics functions return them (fractions, TC in
+            pixels).
 
     Returns:
         Index ``method`` in order of first appearance; MultiIndex columns (dataset, metric), datasets
         in order of first appearance. Each cell is the mean over that method's videos of the dataset:
         AJ, delta_avg and OA x100 (percent; a NaN video makes the cell NaN, as tapnet's plain mean
-        would), TC as is (pixels; NaN videos skipped). A method with no video of a dataset gets NaN.
+        would), PCK-T x100 (percent; videos without masks, NaN, skipped), TC as is (pixels; NaN videos
+        skipped). A method with no video of a dataset gets NaN.
     """
     missing = [column for column in RECORD_COLUMNS if column not in records.columns]
     if missing:
@@ -94,33 +107,44 @@ def build_results_table(records: pd.DataFrame) -> pd.DataFrame:
             f"results records hold {int(duplicated.sum())} rows for repeated (dataset, method, video), "
             f"e.g. {tuple(first)}; expected one row each"
         )
-    metric_columns = [_RECORD_COLUMN_OF_METRIC[metric] for metric in TABLE_METRICS]
+    metric_columns = [column for column in _RECORD_COLUMN_OF_METRIC.values() if column in records.columns]
     not_numeric = [column for column in metric_columns if not pd.api.types.is_numeric_dtype(records[column])]
     if not_numeric:
         dtypes = [str(records[column].dtype) for column in not_numeric]
         raise InputError(f"results records columns {not_numeric} must be numeric, got dtypes {dtypes}")
     methods = pd.unique(records["method"])
     datasets = pd.unique(records["dataset"])
-    columns = pd.MultiIndex.from_product([datasets, TABLE_METRICS], names=["dataset", "metric"])
+    with_pck_t = set(records.loc[records["pck_t"].notna(), "dataset"]) if "pck_t" in records.columns else set()
+    columns = pd.MultiIndex.from_tuples(
+        [(dataset, metric) for dataset in datasets
+         for metric in (PCK_T_METRICS if dataset in with_pck_t else TABLE_METRICS)],
+        names=["dataset", "metric"],
+    )
     table = pd.DataFrame(np.nan, index=pd.Index(methods, name="method"), columns=columns)
     groups = records.groupby(["dataset", "method"], sort=False)
-    for metric in TABLE_METRICS:
+    for metric in PCK_T_METRICS:
+        if _RECORD_COLUMN_OF_METRIC[metric] not in records.columns:
+            continue
         values = groups[_RECORD_COLUMN_OF_METRIC[metric]]
-        if metric in _PERCENT_METRICS:
-            means = values.agg(_mean_keeping_nan) * 100.0
-        else:
+        if metric in _NAN_SKIPPING_METRICS:
             means = values.mean()
+        else:
+            means = values.agg(_mean_keeping_nan)
+        if metric in _PERCENT_METRICS:
+            means = means * 100.0
         for (dataset, method), mean in means.items():
-            table.loc[method, (dataset, metric)] = mean
+            if (dataset, metric) in table.columns:
+                table.loc[method, (dataset, metric)] = mean
     return table
 
 
 def render_results_table(table: pd.DataFrame, frame_rule: FrameRule) -> str:
     """Markdown text of a table from :func:`build_results_table`, like the OmniMotion paper's.
 
-    A first line names the frame convention and TC's resolution; then a table with one row per method
-    and, per dataset, AJ, <delta_avg and OA (percent, one decimal) and TC (pixels, two decimals).
-    Missing values show as ``-``. Ends with a newline.
+    A first line names the frame convention and TC's resolution (and says what PCK-T is, when a dataset
+    has it); then a table with one row per method and, per dataset, AJ, <delta_avg, PCK-T where present
+    and OA (percent, one decimal) and TC (pixels, two decimals). Missing values show as ``-``. Ends with a
+    newline.
     """
     if frame_rule == "tapvid":
         convention = "official TAP-Vid (query frame excluded; first-frame queries scored on later frames)"
@@ -128,24 +152,20 @@ def render_results_table(table: pd.DataFrame, frame_rule: FrameRule) -> str:
         convention = "OmniMotion paper (every frame except the query frame, also for first-frame queries)"
     else:
         raise ValueError(f"frame_rule must be 'tapvid' or 'all_but_query', got {frame_rule!r}")
-    datasets = _check_table(table)
+    _check_table(table)
     header = ["Method"] + [
-        f"{_escape_cell(str(dataset))} {_MARKDOWN_HEADER_OF_METRIC[metric]}"
-        for dataset in datasets
-        for metric in TABLE_METRICS
+        f"{_escape_cell(str(dataset))} {_MARKDOWN_HEADER_OF_METRIC[metric]}" for dataset, metric in table.columns
     ]
     alignment = [":---"] + ["---:"] * (len(header) - 1)
-    lines = [
-        f"Frames scored: {frame_rule} = {convention}. TC in pixels at 256x256.",
-        "",
-        _markdown_row(header),
-        _markdown_row(alignment),
-    ]
+    first_line = f"Frames scored: {frame_rule} = {convention}. TC in pixels at 256x256."
+    if "PCK-T" in table.columns.get_level_values(1):
+        first_line += (" Only labelled (point, frame) entries are scored. PCK-T (BADJA): labelled visible joints "
+                       "within 0.2 x sqrt(object mask area) in source pixels, mean over the videos with masks.")
+    lines = [first_line, "", _markdown_row(header), _markdown_row(alignment)]
     for method, row in table.iterrows():
         cells = [_escape_cell(str(method))]
-        for dataset in datasets:
-            for metric in TABLE_METRICS:
-                cells.append(_format_value(row[(dataset, metric)], decimals=2 if metric == "TC" else 1))
+        for column in table.columns:
+            cells.append(_format_value(row[column], decimals=2 if column[1] == "TC" else 1))
         lines.append(_markdown_row(cells))
     return "\n".join(lines) + "\n"
 
@@ -177,20 +197,19 @@ def read_results_table(path: Path) -> pd.DataFrame:
     return table
 
 
-def _check_table(table: pd.DataFrame, source: str = "results table") -> list[str]:
-    """Raise InputError unless the columns are (dataset, metric) with all TABLE_METRICS per dataset.
-
-    Returns the datasets in column order.
-    """
+def _check_table(table: pd.DataFrame, source: str = "results table") -> None:
+    """Raise InputError unless the columns are (dataset, metric) with, per dataset, TABLE_METRICS or
+    PCK_T_METRICS."""
     if not isinstance(table.columns, pd.MultiIndex) or table.columns.nlevels != 2:
         raise InputError(
             f"{source}: columns must be a (dataset, metric) MultiIndex, got {list(table.columns)[:4]}"
         )
     datasets = list(pd.unique(table.columns.get_level_values(0)))
-    expected = [(dataset, metric) for dataset in datasets for metric in TABLE_METRICS]
+    with_pck_t = {dataset for dataset, metric in table.columns if metric == "PCK-T"}
+    expected = [(dataset, metric) for dataset in datasets
+                for metric in (PCK_T_METRICS if dataset in with_pck_t else TABLE_METRICS)]
     if list(table.columns) != expected:
         raise InputError(f"{source}: columns must be {expected}, got {list(table.columns)}")
-    return datasets
 
 
 def _mean_keeping_nan(values: pd.Series) -> float:

@@ -39,6 +39,7 @@ from prefect.utilities.hashing import hash_objects
 
 from storage import layout
 from storage.errors import StorageError
+from storage.ground_truth import ground_truth_files
 from storage.video_store import open_video
 
 StageIdentity = Callable[[dict[str, Any]], dict[str, object]]
@@ -66,6 +67,18 @@ def file_identity(path: str) -> str:
     resolved = Path(path).resolve()
     stat = resolved.stat()
     return _file_sha256(str(resolved), stat.st_size, stat.st_mtime_ns)
+
+
+def ground_truth_identity(annotation: str, video_name: str) -> str:
+    """The ground truth of ``video_name``: the TAP-Vid pickle's :func:`file_identity`, or for a BADJA folder
+    the sha256 of the names and hashes of every file of the sequence (json, frames, masks)."""
+    files = ground_truth_files(Path(annotation), video_name)
+    if files == [Path(annotation)]:
+        return file_identity(annotation)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}:{file_identity(str(path))}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def video_identity(video_group: str) -> str:

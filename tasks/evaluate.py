@@ -1,4 +1,4 @@
-"""Prefect task: score stored predictions against TAP-Vid ground truth."""
+"""Prefect task: score stored predictions against the ground truth (a TAP-Vid pickle or a BADJA folder)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,36 @@ import numpy as np
 from prefect import task
 
 from flows.config import EvaluationConfig
-from omnimotion_core.metrics import tapvid_metrics
+from omnimotion_core.metrics import pck_t, tapvid_metrics
+from storage import layout
+from storage.ground_truth import load_ground_truth
 from storage.prediction_store import read_predictions
 from storage.results_table import summarize_video_metrics
-from storage.tapvid import load_tapvid_sample
-from tasks.caching import StoreCachePolicy, always_live, file_identity, store_identity
+from storage.video_store import open_video
+from tasks.caching import StoreCachePolicy, always_live, ground_truth_identity, store_identity
 
 
 def evaluation_identity(inputs: dict[str, Any]) -> dict[str, object]:
-    """Cache identity of :func:`evaluate_tapvid`: the predictions, the dataset's bytes (the ground truth)
-    and the scoring settings. The result is a record, not a store, so it stays valid on its own."""
-    return {"predictions": store_identity(inputs["predictions"]), "dataset": file_identity(inputs["dataset"]),
+    """Cache identity of :func:`evaluate_tapvid`: the predictions, the ground truth's bytes and the
+    scoring settings. The result is a record, not a store, so it stays valid on its own."""
+    return {"predictions": store_identity(inputs["predictions"]),
+            "dataset": ground_truth_identity(inputs["dataset"], inputs["video_name"]),
             "video_name": inputs["video_name"], "evaluation": asdict(inputs["evaluation"])}
 
 
 def _evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation: EvaluationConfig) -> dict[str, object]:
-    """Return one results record (dataset, method, video and the metric means) for stored predictions."""
+    """Return one results record (dataset, method, video and the metric means) for stored predictions.
+
+    Only labelled (point, frame) entries are scored (a BADJA sequence's evaluation mask); where the ground
+    truth has object masks (BADJA) the record also holds ``pck_t``.
+    """
     predicted = read_predictions(Path(predictions))
-    sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
+    group = open_video(layout.video_group_of(Path(predictions)))
+    sample = load_ground_truth(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution,
+                               group.max_frames)
     if not np.array_equal(predicted.query_points, sample.query_points):
         raise ValueError(f"{predictions}: query points differ from those of {dataset} video {video_name}")
+    mask = None if sample.evaluation_mask is None else sample.evaluation_mask[None]
     metrics = tapvid_metrics(
         sample.query_points[None],
         sample.occluded[None],
@@ -38,7 +48,14 @@ def _evaluate_tapvid(predictions: str, dataset: str, video_name: str, evaluation
         predicted.tracks[None],
         query_mode=evaluation.query_mode,
         frame_rule=evaluation.frame_rule,
+        evaluation_mask=mask,
     )
+    if sample.object_areas is not None:
+        metrics["pck_t"] = pck_t(
+            sample.query_points[None], sample.occluded[None], sample.target_points[None], predicted.tracks[None],
+            sample.object_areas.area[None], evaluation.query_mode, evaluation.frame_rule, mask,
+            np.array([sample.object_areas.scale_xy]),
+        )
     record: dict[str, object] = {"dataset": Path(dataset).stem, "method": predicted.method, "video": video_name}
     record.update(summarize_video_metrics(metrics))
     return record

@@ -39,17 +39,17 @@ from storage.fit_store import (
     write_depth,
 )
 from storage.flow_store import ZarrPairSource, open_pair_source
+from storage.ground_truth import load_ground_truth
 from storage.prediction_store import (
     Predictions,
     prediction_key,
     predictions_path,
     write_predictions,
 )
-from storage.tapvid import load_tapvid_sample
 from storage.video_store import open_video
 from tasks.caching import (
     StoreCachePolicy,
-    file_identity,
+    ground_truth_identity,
     store_identity,
     video_identity,
 )
@@ -193,24 +193,27 @@ def model_prediction_params(fit_dir: str, evaluation: EvaluationConfig) -> dict[
 
 
 def model_tracks_identity(inputs: dict[str, Any]) -> dict[str, object]:
-    """Cache identity of :func:`track_with_model`: the fit, the predictions' key and the dataset's bytes
-    (the query points)."""
+    """Cache identity of :func:`track_with_model`: the fit, the predictions' key and the ground truth's
+    bytes (the query points)."""
     key = prediction_key(inputs["method"], model_prediction_params(inputs["fit_dir"], inputs["evaluation"]))
     return {"fit": store_identity(inputs["fit_dir"]), "predictions": key,
-            "dataset": file_identity(inputs["dataset"]), "video_name": inputs["video_name"]}
+            "dataset": ground_truth_identity(inputs["dataset"], inputs["video_name"]),
+            "video_name": inputs["video_name"]}
 
 
 def _track_with_model(
     video_group: str, fit_dir: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig,
     fit: FitConfig,
 ) -> str:
-    """Track the dataset's query points with a fitted model; return the stored predictions' path."""
+    """Track the query points of ``dataset`` (a TAP-Vid pickle or a BADJA folder) with a fitted model;
+    return the stored predictions' path."""
     params = model_prediction_params(fit_dir, evaluation)
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
     group = open_video(Path(video_group))
-    sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
+    sample = load_ground_truth(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution,
+                               group.max_frames)
     model = load_fitted_model(Path(fit_dir), fit.model_config(method), group.num_frames, resolve_device(fit.device))
     device = next(model.parameters()).device
     tracks, occluded = track(model, torch.from_numpy(sample.query_points).to(device), group.num_frames, group.size)

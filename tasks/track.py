@@ -18,15 +18,15 @@ from omnimotion_core.trackers import (
     flow_tracker,
     get_tracker,
 )
+from storage.ground_truth import load_ground_truth
 from storage.prediction_store import (
     Predictions,
     prediction_key,
     predictions_path,
     write_predictions,
 )
-from storage.tapvid import load_tapvid_sample
 from storage.video_store import open_video
-from tasks.caching import StoreCachePolicy, file_identity, video_identity
+from tasks.caching import StoreCachePolicy, ground_truth_identity, video_identity
 from tasks.flow import flow_params, load_flow_engine
 
 BASELINE_METHODS = tuple(sorted({*TRACKERS, *FLOW_TRACKER_METHODS}))
@@ -74,24 +74,27 @@ def prediction_params(method: str, evaluation: EvaluationConfig, flow: FlowConfi
 
 def track_identity(inputs: dict[str, Any]) -> dict[str, object]:
     """Cache identity of :func:`track_points`: the video's content, the predictions' key and the
-    dataset's bytes (the query points)."""
+    ground truth's bytes (the query points)."""
     key = prediction_key(inputs["method"], prediction_params(inputs["method"], inputs["evaluation"], inputs["flow"]))
     return {"video": video_identity(inputs["video_group"]), "predictions": key,
-            "dataset": file_identity(inputs["dataset"]), "video_name": inputs["video_name"]}
+            "dataset": ground_truth_identity(inputs["dataset"], inputs["video_name"]),
+            "video_name": inputs["video_name"]}
 
 
 def _track_points(
     video_group: str, dataset: str, video_name: str, method: str, evaluation: EvaluationConfig, flow: FlowConfig
 ) -> str:
-    """Predict tracks of the dataset's query points with ``method`` on the stored frames; return the
-    path of the stored predictions (computed once per method, its settings and the evaluation settings)."""
+    """Predict tracks of the query points of ``dataset`` (a TAP-Vid pickle or a BADJA folder) with ``method``
+    on the stored frames; return the path of the stored predictions (computed once per method, its settings
+    and the evaluation settings)."""
     params = prediction_params(method, evaluation, flow)
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
     tracker = _tracker(method, flow)
     group = open_video(Path(video_group))
-    sample = load_tapvid_sample(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution)
+    sample = load_ground_truth(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution,
+                               group.max_frames)
     frames = group.read_frames()
     if frames.shape[:3] != sample.video.shape[:3]:
         raise ValueError(

@@ -159,3 +159,50 @@ def test_rejects_repeated_video_rows():
 def test_rejects_table_without_dataset_metric_columns():
     with pytest.raises(InputError, match="must be a \\(dataset, metric\\) MultiIndex"):
         render_results_table(pd.DataFrame({"AJ": [1.0]}), "tapvid")
+
+
+def _records_with_pck_t() -> pd.DataFrame:
+    """The records above plus BADJA: two methods on bear (no masks: PCK-T NaN) and camel."""
+    badja = pd.DataFrame(
+        {
+            "dataset": ["badja"] * 4,
+            "method": ["omnimotion", "raft", "omnimotion", "raft"],
+            "video": ["bear", "bear", "camel", "camel"],
+            "average_jaccard": [0.2, 0.1, 0.4, 0.3],
+            "average_pts_within_thresh": [0.3, 0.2, 0.5, 0.4],
+            "occlusion_accuracy": [0.9, 0.8, 0.7, 0.6],
+            "temporal_coherence": [np.nan] * 4,
+            "pck_t": [np.nan, np.nan, 0.75, 0.5],
+        }
+    )
+    return pd.concat([_records(), badja], ignore_index=True)
+
+
+def test_pck_t_column_only_for_datasets_with_masks():
+    table = build_results_table(_records_with_pck_t())
+    assert [metric for dataset, metric in table.columns if dataset == "DAVIS"] == ["AJ", "delta_avg", "OA", "TC"]
+    assert [metric for dataset, metric in table.columns if dataset == "badja"] == ["AJ", "delta_avg", "PCK-T", "OA", "TC"]
+    assert table.loc["omnimotion", ("badja", "PCK-T")] == pytest.approx(75.0)  # bear (no masks) skipped
+    assert table.loc["raft", ("badja", "PCK-T")] == pytest.approx(50.0)
+    assert table.loc["omnimotion", ("badja", "AJ")] == pytest.approx(30.0)
+    assert table.loc["omnimotion", ("DAVIS", "AJ")] == pytest.approx(55.0)  # TAP-Vid cells unchanged
+    assert math.isnan(table.loc["omnimotion", ("badja", "TC")])
+    markdown = render_results_table(table, "tapvid")
+    assert "| Method | DAVIS AJ↑ | DAVIS <δ_avg↑ | DAVIS OA↑ | DAVIS TC↓ | Kinetics AJ↑" in markdown
+    assert "badja <δ_avg↑ | badja PCK-T↑ | badja OA↑ | badja TC↓ |" in markdown
+    assert "PCK-T (BADJA): labelled visible joints within 0.2 x sqrt(object mask area)" in markdown.splitlines()[0]
+    assert "| omnimotion | 55.0 |" in markdown and "| 30.0 | 40.0 | 75.0 | 80.0 | - |" in markdown
+
+
+def test_table_with_pck_t_reads_back(tmp_path):
+    table = build_results_table(_records_with_pck_t())
+    csv_path, _ = write_results_table(table, tmp_path, "tapvid")
+    pd.testing.assert_frame_equal(read_results_table(csv_path), table, check_names=False)
+
+
+def test_no_pck_t_column_when_no_video_has_masks():
+    records = _records_with_pck_t()
+    records = records[records["video"] != "camel"]
+    table = build_results_table(records)
+    assert "PCK-T" not in table.columns.get_level_values(1)
+    assert "PCK-T" not in render_results_table(table, "tapvid")

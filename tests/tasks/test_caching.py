@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -15,10 +17,13 @@ from storage.video_store import ingest
 from tasks.caching import (
     existing_files,
     file_identity,
+    ground_truth_identity,
     published_stores,
     store_identity,
     video_identity,
 )
+from tests import badja_folder
+from tests.badja_folder import write_badja_folder
 
 
 def _frames(seed: int) -> np.ndarray:
@@ -65,3 +70,23 @@ def test_pictures_are_live_while_every_file_exists(tmp_path: Path) -> None:
     assert existing_files([str(picture)])
     picture.unlink()
     assert not existing_files([str(picture)])
+
+
+def test_ground_truth_identity_of_a_pickle_is_its_file_identity(tmp_path: Path) -> None:
+    path = tmp_path / "data.pkl"
+    path.write_bytes(b"one")
+    assert ground_truth_identity(str(path), "any") == file_identity(str(path))
+
+
+def test_ground_truth_identity_of_a_badja_sequence_follows_its_labels_frames_and_masks(tmp_path: Path) -> None:
+    root = write_badja_folder(tmp_path / "badja", ("dog", "cat"))
+    before = ground_truth_identity(str(root), "dog")
+    assert before != ground_truth_identity(str(root), "cat")  # same frames and labels, but no masks
+    entries = badja_folder.entries()
+    entries[0]["joints"][0] = [300, 330]
+    (root / "joint_annotations" / "dog.json").write_text(json.dumps(entries), encoding="utf-8")
+    after_labels = ground_truth_identity(str(root), "dog")
+    assert after_labels != before
+    mask = root / "DAVIS" / "Annotations" / "480p" / "dog" / "00003.png"
+    cv2.imwrite(str(mask), np.full((36, 64), 255, dtype=np.uint8))
+    assert ground_truth_identity(str(root), "dog") != after_labels
