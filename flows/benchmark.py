@@ -1,5 +1,6 @@
-"""The ``benchmark`` flow: every video of a TAP-Vid pickle or of a folder x every requested method -> a run
-table (what happened to each pair) and, for the videos with ground truth, the paper-style results table."""
+"""The ``benchmark`` flow: every video of a TAP-Vid pickle, a BADJA folder or a folder of videos x every
+requested method -> a run table (what happened to each pair) and, for the videos with ground truth, the
+paper-style results table."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from prefect.futures import PrefectFuture
 from flows.config import MODEL_METHODS, PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
+from storage.badja import find_badja_sequence, is_badja_folder, list_badja_sequences
 from storage.errors import InputError
 from storage.results_table import (
     build_results_table,
@@ -73,10 +75,12 @@ class BenchmarkVideo:
     """One video of a benchmark.
 
     Attributes:
-        name: its name in the tables: the pickle's key, or the file's stem / image folder's name.
-        source: the video file, image folder or TAP-Vid pickle it is ingested from.
+        name: its name in the tables: the pickle's key, a BADJA sequence, or the file's stem / image folder's
+            name.
+        source: the video file, image folder (a BADJA sequence's frames) or TAP-Vid pickle it is ingested from.
         tapvid_name: its key when ``source`` is a TAP-Vid pickle, else None.
-        annotation: the TAP-Vid pickle holding its ground truth under ``name``; None: it is not scored.
+        annotation: the TAP-Vid pickle or BADJA folder holding its ground truth under ``name``; None: it is
+            not scored.
     """
 
     name: str
@@ -89,13 +93,19 @@ SKIPPED_BASELINE = "no ground truth: a baseline only tracks annotated query poin
 """Run table detail of a baseline on a video without annotation."""
 
 
-def list_benchmark_videos(dataset: Path) -> list[BenchmarkVideo]:
-    """Every video of ``dataset``: each entry of a TAP-Vid pickle (scored against itself), or each video
-    file (by extension) and image folder of a folder, by name, with its ``<name>.tapvid.pkl`` ground truth
-    when there is one (see :func:`storage.layout.annotation_path`). Hidden entries and other files of a
-    folder are ignored."""
+def list_benchmark_videos(dataset: Path, names: list[str] | None = None) -> list[BenchmarkVideo]:
+    """Every video of ``dataset``, or those called ``names`` (in the dataset's order; an unknown name is an
+    InputError listing the known ones): each entry of a TAP-Vid pickle (scored against itself), each
+    sequence of a BADJA folder (a folder with ``joint_annotations/``: its frame folder, scored against its
+    labels, which are checked here), or each video file (by extension) and image folder of a folder, by
+    name, with its ``<name>.tapvid.pkl`` ground truth when there is one (see
+    :func:`storage.layout.annotation_path`). Hidden entries and other files of a folder are ignored."""
+    if is_badja_folder(dataset):
+        return [BenchmarkVideo(name, str(find_badja_sequence(dataset, name).frames_dir), None, str(dataset))
+                for name in _selected(dataset, list_badja_sequences(dataset), names)]
     if not dataset.is_dir():
-        return [BenchmarkVideo(name, str(dataset), name, str(dataset)) for name in list_tapvid_videos(dataset)]
+        return [BenchmarkVideo(name, str(dataset), name, str(dataset))
+                for name in _selected(dataset, list_tapvid_videos(dataset), names)]
     videos = []
     for entry in sorted(dataset.iterdir()):
         if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix.lower() in VIDEO_EXTENSIONS):
@@ -105,11 +115,23 @@ def list_benchmark_videos(dataset: Path) -> list[BenchmarkVideo]:
                                      str(annotation) if annotation.is_file() else None))
     if not videos:
         raise InputError(f"{dataset}: no video files ({', '.join(VIDEO_EXTENSIONS)}) or image folders in this folder")
-    names = [video.name for video in videos]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    found = [video.name for video in videos]
+    repeated = sorted({name for name in found if found.count(name) > 1})
     if repeated:
         raise InputError(f"{dataset}: several videos are named {repeated} (e.g. clip.mp4 and clip.avi); rename one")
-    return videos
+    kept = _selected(dataset, found, names)
+    return [video for video in videos if video.name in kept]
+
+
+def _selected(dataset: Path, known: list[str], names: list[str] | None) -> list[str]:
+    """The names of ``known`` that ``names`` asks for (all when None), in the order of ``known``."""
+    if names is None:
+        return known
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        raise InputError(f"{dataset}: no video {unknown[0]!r}; it holds {len(known)}: {shown}")
+    return [name for name in known if name in names]
 
 
 def tracking_target(config: PipelineConfig, dataset_name: str) -> TrackingTarget:
@@ -132,9 +154,13 @@ def _summary_metrics(table: pd.DataFrame) -> dict[str, float]:
 
 
 def _scores(record: dict[str, object]) -> dict[str, object]:
-    """The run table's metric columns of a results record (percent, TC in pixels)."""
-    return {"AJ": 100.0 * float(record["average_jaccard"]), "delta_avg": 100.0 * float(record["average_pts_within_thresh"]),
-            "OA": 100.0 * float(record["occlusion_accuracy"]), "TC": float(record["temporal_coherence"])}
+    """The run table's metric columns of a results record (percent, TC in pixels; PCK-T where scored)."""
+    scores: dict[str, object] = {
+        "AJ": 100.0 * float(record["average_jaccard"]), "delta_avg": 100.0 * float(record["average_pts_within_thresh"]),
+        "OA": 100.0 * float(record["occlusion_accuracy"]), "TC": float(record["temporal_coherence"])}
+    if "pck_t" in record:
+        scores["PCK-T"] = 100.0 * float(record["pck_t"])
+    return scores
 
 
 Chain = tuple[BenchmarkVideo, str, list[tuple[str, PrefectFuture]]]
@@ -154,10 +180,13 @@ def _first_error(chain: list[tuple[str, PrefectFuture]]) -> str:
     return f"{stage}: ended in state {future.state.type.value}"
 
 
-def _benchmark(dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig()) -> BenchmarkResult:
-    """Run every method on every video of ``dataset`` (a TAP-Vid pickle, or a folder of video files and
-    image folders, see :func:`list_benchmark_videos`), score the videos with ground truth and write the
-    run table and the results table under ``<data_root>/results/<dataset>/``.
+def _benchmark(
+    dataset: str, methods: list[str], config: PipelineConfig = PipelineConfig(), videos: list[str] | None = None
+) -> BenchmarkResult:
+    """Run every method on every video of ``dataset`` (a TAP-Vid pickle, a BADJA folder, or a folder of video
+    files and image folders, see :func:`list_benchmark_videos`), or on the videos named in ``videos``, score
+    the videos with ground truth and write the run table and the results table under
+    ``<data_root>/results/<dataset>/``.
 
     A video without ground truth is ingested and, for model methods, fitted (its row holds the fit's steps,
     time and final flow loss); baselines skip it. A failure on one video is reported in the result's
@@ -170,8 +199,8 @@ def _benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipeli
             check_method(method, config.flow)
     dataset_path = Path(dataset).resolve()
     dataset_name = layout.source_name(dataset_path)
-    videos = list_benchmark_videos(dataset_path)
-    logger.info("benchmark: %d videos x %d methods from %s", len(videos), len(methods), dataset_path)
+    selected = list_benchmark_videos(dataset_path, videos)
+    logger.info("benchmark: %d videos x %d methods from %s", len(selected), len(methods), dataset_path)
     ingest, flows, fit, track, track_model, evaluate, render = (
         cached(stage, config.data_root)
         for stage in (ingest_video, compute_flow_set_task, fit_model, track_points, track_with_model,
@@ -179,9 +208,9 @@ def _benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipeli
     )
     data_root = str(config.data_root)
     target = tracking_target(config, dataset_name)
-    run_id = start_benchmark_run(
-        target, f"benchmark-{dataset_name}", {"dataset": str(dataset_path), "methods": ",".join(methods), **config.to_params()}
-    )
+    run_id = start_benchmark_run(target, f"benchmark-{dataset_name}", {
+        "dataset": str(dataset_path), "methods": ",".join(methods),
+        "videos": "all" if videos is None else ",".join(video.name for video in selected), **config.to_params()})
     records: list[dict[str, object]] = []
     failures: list[tuple[str, str, str]] = []
     runs: list[dict[str, object]] = []
@@ -220,7 +249,7 @@ def _benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipeli
         last.wait()
         row: dict[str, object] = {"video": video.name, "method": method}
         runs.append(row)
-        logger.info("benchmark: %d/%d (video, method) results in", len(runs), len(videos) * len(methods))
+        logger.info("benchmark: %d/%d (video, method) results in", len(runs), len(selected) * len(methods))
         if not last.state.is_completed():
             row.update(status="failed", detail=_first_error(stages))
             failures.append((video.name, method, str(row["detail"])))
@@ -270,7 +299,7 @@ def _benchmark(dataset: str, methods: list[str], config: PipelineConfig = Pipeli
 
     # Only config.videos_in_flight videos are submitted ahead of the one being collected, and a chain's
     # futures are dropped once collected: the task graph and the futures held stay bounded.
-    for video in videos:
+    for video in selected:
         pending.extend(submit(video))
         drain(config.videos_in_flight * len(methods))
     drain(0)

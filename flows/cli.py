@@ -82,7 +82,8 @@ def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
     """The query, scoring and appearance-check settings given on the command line."""
     check = AppearanceCheckConfig(enabled=not args.no_appearance_check, radius=args.appearance_radius,
                                   threshold=args.appearance_threshold)
-    return EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule, appearance_check=check)
+    return EvaluationConfig(query_mode=args.query_mode, frame_rule=args.frame_rule, resolution=args.size,
+                            appearance_check=check)
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
@@ -103,7 +104,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     )
     runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
     result = benchmark.with_options(task_runner=runner)(
-        dataset=str(Path(args.dataset).resolve()), methods=list(args.methods), config=config
+        dataset=str(Path(args.dataset).resolve()), methods=list(args.methods), config=config, videos=args.videos
     )
     print(result.table_markdown)
     for video, method, message in result.failures:
@@ -226,7 +227,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           "(a demo budget: benchmarks/RESULTS.md has full-length figures).")
     return _cmd_benchmark(argparse.Namespace(
         data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
-        query_mode="first", frame_rule="tapvid", max_frames=None, dask_address=None, workers=None,
+        query_mode="first", frame_rule="tapvid", size=EvaluationConfig().resolution, videos=None, max_frames=None,
+        dask_address=None, workers=None,
         raft_weights=None, device="cpu", preset="fast", steps=args.steps, seed=None, fit_device="auto",
         cpu_threads=1, fit_resources=None, no_appearance_check=False,
         appearance_radius=AppearanceCheckConfig().radius, appearance_threshold=AppearanceCheckConfig().threshold,
@@ -285,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(run=_cmd_ingest)
 
     def with_evaluation_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--size", type=_size, default=EvaluationConfig().resolution, metavar="HxW",
+                         help="HEIGHTxWIDTH at which videos are processed and scored (default 256x256, as "
+                         "TAP-Vid; also for a BADJA folder, whose PCK-T is measured in source pixels)")
         sub.add_argument("--query-mode", default="first", choices=("first", "strided"))
         sub.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
         check = AppearanceCheckConfig()
@@ -298,9 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = with_root(commands.add_parser(
         "benchmark", help="track and score every video of a TAP-Vid pickle or of a folder of videos"))
-    bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format), or a folder of "
-                       "video files and image folders; a video NAME there is scored when NAME.tapvid.pkl "
-                       "(a TAP-Vid DAVIS-format pickle with the entry NAME) lies beside it")
+    bench.add_argument("dataset", help="TAP-Vid pickle (DAVIS, Kinetics or RGB-Stacking format), a BADJA folder "
+                       "(joint_annotations/ + DAVIS/), or a folder of video files and image folders; a video NAME "
+                       "there is scored when NAME.tapvid.pkl (a TAP-Vid DAVIS-format pickle with the entry NAME) "
+                       "lies beside it")
+    bench.add_argument("--videos", nargs="+", metavar="NAME", help="only these videos of the dataset (default: all)")
     bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD",
                        help=f"any of: {', '.join([*MODEL_METHODS, *BASELINE_METHODS])}")
     with_fit_options(bench)
@@ -354,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=_cmd_process)
 
     evaluate = with_root(commands.add_parser("eval", help="score the stored predictions of a dataset again"))
-    evaluate.add_argument("dataset", help="the TAP-Vid pickle the predictions were made for")
+    evaluate.add_argument("dataset", help="the TAP-Vid pickle or BADJA folder the predictions were made for")
     with_evaluation_options(evaluate)
     evaluate.set_defaults(run=_cmd_eval)
 
