@@ -32,6 +32,9 @@ INSIDE_TOLERANCE = 1e-6
 SAMPLING_ROUNDS = 50
 """Batches of random candidates tried per layer before its missing points go to the background."""
 
+Bounds = tuple[float, float, float, float]
+"""(x_min, y_min, x_max, y_max) of a frame in scene pixels: the inside test's limits."""
+
 
 @dataclass(frozen=True, eq=False)
 class GroundTruthTracks:
@@ -78,11 +81,20 @@ def apply_transform(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ transform[:2, :2].T + transform[:2, 2]
 
 
-def is_inside_frame(scene: Scene, xy: np.ndarray) -> np.ndarray:
+def is_inside_frame(scene: Scene, xy: np.ndarray, bounds: Bounds | None = None) -> np.ndarray:
     """bool [...] for [..., 2] (x, y) positions: 0 <= x <= W - 1 and 0 <= y <= H - 1, up to
-    :data:`INSIDE_TOLERANCE` (so that round-off of a transform and its inverse keeps edge pixels inside)."""
+    :data:`INSIDE_TOLERANCE` (so that round-off of a transform and its inverse keeps edge pixels inside).
+
+    ``bounds`` = (x_min, y_min, x_max, y_max) replaces the scene's outermost pixel centres (0, 0, W - 1, H - 1),
+    e.g. by those of a resized frame mapped into scene coordinates (:func:`resized_pixel_centres`)."""
+    x_min, y_min, x_max, y_max = frame_bounds(scene) if bounds is None else bounds
     x, y, eps = xy[..., 0], xy[..., 1], INSIDE_TOLERANCE
-    return (x >= -eps) & (x <= scene.width - 1 + eps) & (y >= -eps) & (y <= scene.height - 1 + eps)
+    return (x >= x_min - eps) & (x <= x_max + eps) & (y >= y_min - eps) & (y <= y_max + eps)
+
+
+def frame_bounds(scene: Scene) -> Bounds:
+    """(x_min, y_min, x_max, y_max) of the scene's own frame: its outermost pixel centres."""
+    return 0.0, 0.0, scene.width - 1.0, scene.height - 1.0
 
 
 def is_covered_by_nearer(scene: Scene, layers: np.ndarray, t: int, xy: np.ndarray) -> np.ndarray:
@@ -202,11 +214,15 @@ def _apply_each(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def surface_layers(scene: Scene, t: int) -> np.ndarray:
     """int64 [H, W]: index of the visible layer at each pixel of frame t (nearest layer covering it)."""
-    xy = pixel_grid(scene)
+    return surface_layer_at(scene, t, pixel_grid(scene)).reshape(scene.height, scene.width)
+
+
+def surface_layer_at(scene: Scene, t: int, xy: np.ndarray) -> np.ndarray:
+    """int64 [M]: index of the visible layer at [M, 2] (x, y) positions of frame t (nearest layer covering it)."""
     surface = np.zeros(len(xy), dtype=np.int64)
     for index in range(1, len(scene.layers)):
         surface[layer_alpha_at(scene.layers[index], t, xy) >= COVER_ALPHA] = index
-    return surface.reshape(scene.height, scene.width)
+    return surface
 
 
 def pixel_grid(scene: Scene) -> np.ndarray:
@@ -215,24 +231,69 @@ def pixel_grid(scene: Scene) -> np.ndarray:
     return np.stack([x.ravel(), y.ravel()], axis=1)
 
 
+def resized_pixel_centres(scene: Scene, size: tuple[int, int]) -> tuple[np.ndarray, tuple[float, float]]:
+    """Where the pixel centres of the scene's frames resized to ``size`` = (height, width) lie in scene
+    coordinates, under the pixel-area convention of OpenCV's ``cv2.resize`` (``INTER_LINEAR`` and
+    ``INTER_AREA``, the resize rule of ingestion, ``storage.video_sources.resize_frame``): pixel x of the
+    resized frame covers scene pixels [x * s, (x + 1) * s) edge to edge, s = W / width, so its centre is at
+    x_s = (x + 0.5) * s - 0.5 (likewise for y).
+
+    Returns:
+        xy: float64 [height * width, 2], (x, y) scene positions of the resized pixel centres, row-major.
+        scale: (s_x, s_y), scene pixels per resized pixel: a displacement of d scene pixels is d / s
+            resized pixels.
+    """
+    height, width = size
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive (height, width), got {size}")
+    scale = (scene.width / width, scene.height / height)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    xy = np.stack([(x.ravel() + 0.5) * scale[0] - 0.5, (y.ravel() + 0.5) * scale[1] - 0.5], axis=1)
+    return xy, scale
+
+
+def ground_truth_flow_at(
+    scene: Scene, i: int, j: int, xy: np.ndarray, bounds: Bounds | None = None, layers: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact correspondence from frame i to frame j of points at arbitrary (x, y) positions of frame i.
+
+    Args:
+        scene: the scene.
+        i, j: frame indices.
+        xy: float [M, 2], (x, y) scene positions in frame i (any real values, not only pixel centres).
+        bounds: (x_min, y_min, x_max, y_max) of frame j in scene coordinates for the inside test
+            (default: the scene's outermost pixel centres, see :func:`is_inside_frame`).
+        layers: int [M], the layer each point lies on; default the visible surface of frame i there
+            (:func:`surface_layer_at`).
+
+    Returns:
+        flow: float64 [M, 2], (dx, dy) scene pixels: the point at ``xy`` of frame i is at ``xy + flow`` in
+            frame j (exact, also where it is hidden or outside in frame j).
+        visible: bool [M], True where that point is inside ``bounds`` in frame j and not covered by a
+            nearer layer there.
+    """
+    for name, frame in (("i", i), ("j", j)):
+        if not 0 <= frame < scene.num_frames:
+            raise ValueError(f"frame {name}={frame} outside [0, {scene.num_frames - 1}]")
+    xy_i = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    surface = surface_layer_at(scene, i, xy_i) if layers is None else np.asarray(layers, dtype=np.int64)
+    xy_j = np.empty_like(xy_i)
+    for index, layer in enumerate(scene.layers):
+        on_layer = surface == index
+        i_to_j = layer.transforms[j] @ np.linalg.inv(layer.transforms[i])
+        xy_j[on_layer] = apply_transform(i_to_j, xy_i[on_layer])
+    visible = is_inside_frame(scene, xy_j, bounds) & ~is_covered_by_nearer(scene, surface, j, xy_j)
+    return xy_j - xy_i, visible
+
+
 def ground_truth_flow(scene: Scene, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense correspondence from frame i to frame j of the visible surface at every pixel of frame i.
+    """Dense correspondence from frame i to frame j of the visible surface at every pixel of frame i
+    (:func:`ground_truth_flow_at` at every pixel centre).
 
     Returns:
         flow: float32 [H, W, 2], (dx, dy) pixels: the surface point at pixel (x, y) of frame i is at
             (x + dx, y + dy) in frame j (exact, also where it is hidden or outside in frame j).
         visible: bool [H, W], True where that point is inside frame j and not covered by a nearer layer there.
     """
-    for name, frame in (("i", i), ("j", j)):
-        if not 0 <= frame < scene.num_frames:
-            raise ValueError(f"frame {name}={frame} outside [0, {scene.num_frames - 1}]")
-    xy_i = pixel_grid(scene)
-    surface = surface_layers(scene, i).ravel()
-    xy_j = np.empty_like(xy_i)
-    for index, layer in enumerate(scene.layers):
-        on_layer = surface == index
-        i_to_j = layer.transforms[j] @ np.linalg.inv(layer.transforms[i])
-        xy_j[on_layer] = apply_transform(i_to_j, xy_i[on_layer])
-    visible = is_inside_frame(scene, xy_j) & ~is_covered_by_nearer(scene, surface, j, xy_j)
-    flow = (xy_j - xy_i).astype(np.float32).reshape(scene.height, scene.width, 2)
-    return flow, visible.reshape(scene.height, scene.width)
+    flow, visible = ground_truth_flow_at(scene, i, j, pixel_grid(scene))
+    return flow.astype(np.float32).reshape(scene.height, scene.width, 2), visible.reshape(scene.height, scene.width)
