@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,10 @@ from storage.layout import PARTIAL_MARKER
 from storage.raft_weights import read_raft_weights
 from storage.video_store import open_video
 from tasks.caching import StoreCachePolicy, video_identity
+
+
+Logger = logging.Logger | logging.LoggerAdapter
+"""Where the flow stage reports progress: a Prefect run logger inside a task, any logger outside."""
 
 
 @dataclass(frozen=True)
@@ -81,23 +86,29 @@ def load_flow_engine(config: FlowEngineConfig) -> FlowEngine:
 
 def _plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:
     """Open (or resume) the flow set of ``video_group`` for ``config`` and split what is left into chunks."""
-    group = open_video(Path(video_group))
-    params = flow_params(config)
-    name = flow_set_name(params)
-    pairs = select_pairs(group.num_frames, config.pairs)
-    writer = FlowSetWriter.open(Path(video_group), name, pairs, group.num_frames, group.size, params)
-    pending = writer.pending_pairs()
-    unordered = np.unique(np.sort(pending, axis=1), axis=0)
-    chunks = [unordered[k : k + config.chunk_pairs].tolist() for k in range(0, len(unordered), config.chunk_pairs)]
-    get_run_logger().info(
-        "%s: flow set %s, %d of %d flows to compute in %d chunks",
-        group.video_id, name, len(pending), len(pairs), len(chunks),
-    )
-    return FlowPlan(video_group=video_group, name=name, path=str(writer.partial_path), chunks=chunks,
-                    chaining=config.chaining)
+    return plan_flows(Path(video_group), config, get_run_logger())
 
 
 plan_flow_set = task(_plan_flow_set, name="plan_flow_set", cache_policy=NO_CACHE)
+
+
+def plan_flows(video_group: Path, config: FlowConfig, logger: Logger) -> FlowPlan:
+    """:func:`plan_flow_set` without Prefect: open (or resume) the flow set of ``video_group`` for ``config``
+    and split what is left into chunks, reporting to ``logger``."""
+    group = open_video(video_group)
+    params = flow_params(config)
+    name = flow_set_name(params)
+    pairs = select_pairs(group.num_frames, config.pairs)
+    writer = FlowSetWriter.open(video_group, name, pairs, group.num_frames, group.size, params)
+    pending = writer.pending_pairs()
+    unordered = np.unique(np.sort(pending, axis=1), axis=0)
+    chunks = [unordered[k : k + config.chunk_pairs].tolist() for k in range(0, len(unordered), config.chunk_pairs)]
+    logger.info(
+        "%s: flow set %s, %d of %d flows to compute in %d chunks",
+        group.video_id, name, len(pending), len(pairs), len(chunks),
+    )
+    return FlowPlan(video_group=str(video_group), name=name, path=str(writer.partial_path), chunks=chunks,
+                    chaining=config.chaining)
 
 
 def _compute_flow_chunk(video_group: str, plan_path: str, pairs: list[list[int]], config: FlowConfig) -> int:
@@ -114,12 +125,7 @@ compute_flow_chunk = task(_compute_flow_chunk, name="compute_flow_chunk", cache_
 def _publish_flow_set(plan: FlowPlan) -> str:
     """Sum the counts and publish the finished direct flow set, then (with ``plan.chaining`` on) the set
     derived from it by chaining; return the path of the set to fit on (the chained one when chaining)."""
-    path = Path(plan.path)
-    if PARTIAL_MARKER in path.name:  # already renamed into place when this is a retry
-        path = FlowSetWriter.attach(path).finish() if path.exists() else path.with_name(plan.name)
-    if not plan.chaining.enabled:
-        return str(path)
-    return str(chain_stored_flow_set(Path(plan.video_group), path.name, plan.chaining))
+    return str(publish_flows(plan, get_run_logger()))
 
 
 publish_flow_set = task(
@@ -127,13 +133,26 @@ publish_flow_set = task(
 )
 
 
-def chain_stored_flow_set(video_group: Path, direct_name: str, chaining: ChainingConfig) -> Path:
+def publish_flows(plan: FlowPlan, logger: Logger) -> Path:
+    """:func:`publish_flow_set` without Prefect, reporting the chaining to ``logger``."""
+    path = Path(plan.path)
+    if PARTIAL_MARKER in path.name:  # already renamed into place when this is a retry
+        path = FlowSetWriter.attach(path).finish() if path.exists() else path.with_name(plan.name)
+    if not plan.chaining.enabled:
+        return path
+    return chain_stored_flow_set(Path(plan.video_group), path.name, plan.chaining, logger)
+
+
+def chain_stored_flow_set(
+    video_group: Path, direct_name: str, chaining: ChainingConfig, logger: Logger | None = None
+) -> Path:
     """Store the flow set derived from the finished direct set ``direct_name`` by chaining (see
     ``omnimotion_core.flow.chaining``), named by the direct set's parameters plus ``chaining``; return its path.
 
     Written one source frame at a time from the unchanged direct set, so a killed run resumes at the
-    first source frame not yet written and reaches the same result."""
-    logger = get_run_logger()
+    first source frame not yet written and reaches the same result. Progress goes to ``logger`` (default:
+    the Prefect run logger, so outside a task or flow run pass one)."""
+    logger = get_run_logger() if logger is None else logger
     params = {**read_flow_set_params(video_group, direct_name), "chaining": dataclasses.asdict(chaining)}
     direct = read_flow_set(video_group, direct_name, flow_dtype="float16")
     writer = FlowSetWriter.open(video_group, flow_set_name(params), direct.pairs, direct.num_frames, direct.size, params)
@@ -201,13 +220,20 @@ def flow_set_identity(inputs: dict[str, Any]) -> dict[str, object]:
 def _compute_flow_set_task(video_group: str, config: FlowConfig) -> str:
     """The whole flow set of one video in one task (for flows that fan out over videos instead of
     pairs); resumable like the fanned-out stage, since it runs the same steps one chunk at a time."""
-    plan = plan_flow_set.fn(video_group, config)
-    for done, chunk in enumerate(plan.chunks, start=1):
-        compute_flow_chunk.fn(video_group, plan.path, chunk, config)
-        get_run_logger().info("flows: %d/%d chunks", done, len(plan.chunks))
-    return publish_flow_set.fn(plan)
+    return str(store_flow_set(Path(video_group), config, get_run_logger()))
 
 
 compute_flow_set_task = task(
     _compute_flow_set_task, name="compute_flow_set", cache_policy=StoreCachePolicy(identity=flow_set_identity),
 )
+
+
+def store_flow_set(video_group: Path, config: FlowConfig, logger: Logger) -> Path:
+    """:func:`compute_flow_set_task` without Prefect (what the ``benchmark`` flow runs per video): plan the
+    direct set, compute its chunks, publish it and (with ``config.chaining`` on) derive the chained set;
+    return the path of the set a fit uses. Resumable, reporting to ``logger``."""
+    plan = plan_flows(video_group, config, logger)
+    for done, chunk in enumerate(plan.chunks, start=1):
+        _compute_flow_chunk(str(video_group), plan.path, chunk, config)
+        logger.info("flows: %d/%d chunks", done, len(plan.chunks))
+    return publish_flows(plan, logger)
