@@ -1,0 +1,52 @@
+"""benchmarks/supervision_ceiling.py end to end on a tiny setting: both supervisions, the DIS rows, the files."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "supervision_ceiling.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("supervision_ceiling", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the script is executed
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_supervision_ceiling_tiny_run(tmp_path: Path) -> None:
+    script = _load_script()
+    out = tmp_path / "out"
+    rows = script.main(["--seeds", "0", "--videos", "1", "--frames", "8", "--size", "32", "--resolution", "64x64",
+                        "--steps", "4", "--eval-every", "2", "--threads", "1", "--out", str(out),
+                        "--work-dir", str(tmp_path / "work")])
+    table = pd.read_csv(out / "supervision_ceiling.csv", keep_default_na=False)
+    assert len(table) == len(rows) == 2 + 2 * 3
+    model = table[table["method"] == "omnimotion"]
+    assert sorted(set(model["supervision"])) == ["chained", "exact"]
+    for _, curve in model.groupby("supervision"):
+        assert curve["step"].tolist() == [0, 2, 4]
+        assert curve["fit_s"].iloc[0] == 0.0 and curve["fit_s"].is_monotonic_increasing
+    figures = [f"{metric}_{mode}" for metric in ("AJ", "delta_avg", "OA") for mode in ("own", "checked")]
+    for _, row in table.iterrows():
+        assert all(0.0 <= row[column] <= 1.0 for column in figures), row
+        assert math.isfinite(row["TC_own"]) and row["TC_own"] >= 0.0
+        assert row["delta_avg_own"] == row["delta_avg_checked"] and row["TC_own"] == row["TC_checked"]
+    chained = table[table["method"] == "dis-c"].iloc[0]
+    assert chained["AJ_own"] > 0.2 and chained["OA_own"] > 0.5 and chained["delta_avg_own"] > 0.4
+    assert set(table["method"]) == {"dis-c", "dis-d", "omnimotion"}
+    # both fits start from the same seeded model: identical scores at step 0
+    first = model[model["step"] == 0].set_index("supervision")[figures]
+    assert first.loc["exact"].tolist() == first.loc["chained"].tolist()
+    sets = pd.read_csv(out / "supervision_ceiling_sets.csv").set_index("supervision")
+    assert sets.loc["exact", "hidden_share"] == 0.0 and sets.loc["exact", "recall"] == 1.0
+    assert 0 < sets.loc["chained", "trusted"] and 0.0 < sets.loc["chained", "recall"] <= 1.0
+    markdown = (out / "supervision_ceiling.md").read_text()
+    assert "| dis-c | - | 0 |" in markdown and "| omnimotion | exact | 4 |" in markdown
+    assert (out / "supervision_ceiling.png").stat().st_size > 10_000
