@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from flows.benchmark import benchmark, list_benchmark_videos
 from flows.cli import main
 from flows.config import EvaluationConfig, PipelineConfig
+from flows.evaluate import evaluate
 from omnimotion_core.appearance import AppearanceCheckConfig
 from storage.errors import InputError
 from tests import badja_folder
@@ -83,6 +85,10 @@ def test_zero_motion_is_scored_on_labelled_frames_only(tmp_path: Path) -> None:
     states = Counter((run.name.rsplit("-", 1)[0], run.state.name) for run in task_runs)
     for stage in ("ingest_video", "track_points", "evaluate_tapvid", "render_visuals"):
         assert states[(stage, "Cached")] == 1, states
+
+    # `omnimotion eval` scores the stored predictions again, here also on the frames before each query.
+    rescored = evaluate(str(root), replace(config, evaluation=replace(UNCHECKED, frame_rule="all_but_query")))
+    assert "badja PCK-T↑" in rescored and "| zero_motion |" in rescored
 
 
 def test_the_command_line_refuses_a_broken_badja_folder_with_one_line(tmp_path: Path, capsys) -> None:
