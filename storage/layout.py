@@ -33,7 +33,10 @@ knows; anything else is an :class:`~storage.errors.IncompleteStoreError`.
 
 Benchmark folders (outside the root): a folder of videos may hold, beside ``clip.mp4`` or the image
 folder ``clip/``, its ground truth as ``clip.tapvid.pkl`` (see :func:`annotation_path`): a TAP-Vid
-DAVIS-format pickle whose entry ``clip`` has the query tracks; only such videos are scored.
+DAVIS-format pickle whose entry ``clip`` has the query tracks; only such videos are scored. A BADJA
+folder (``joint_annotations/<seq>.json`` + ``DAVIS/JPEGImages/<res>/<seq>/`` frames, masks in
+``DAVIS/Annotations/<res>/<seq>/``; see :mod:`storage.badja`) is read in place: each sequence is the
+image folder of its frames, scored against its json.
 
 Task results: each stage task's return value (a store path, a record) is kept as one Prefect result
 record per cache key under ``task-results/``, so a rerun in any process finds it. A record only ever
