@@ -260,3 +260,13 @@ def test_a_second_identical_run_recomputes_no_stage(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in stored} == stamps
     assert first.records == second.records
     assert first.mlflow_run_id != second.mlflow_run_id
+
+
+def test_max_frames_scores_the_first_frames_of_each_video(tmp_path: Path) -> None:
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset, ("left",))
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED, max_frames=3)
+    result = benchmark(str(dataset), ["zero_motion"], config)
+    assert result.failures == []
+    # Frames 1 and 2 are 4 and 8 px away: pts_within_{1,2,4,8,16} = 0, 0, 0, 1/2, 1 -> delta_avg 0.3.
+    assert result.records[0]["average_pts_within_thresh"] == pytest.approx(0.3)

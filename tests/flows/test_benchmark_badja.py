@@ -101,3 +101,15 @@ def test_the_command_line_refuses_a_broken_badja_folder_with_one_line(tmp_path: 
     error = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert error == [f"omnimotion benchmark: error: {annotation}: entry 1: 'joints' has 4 entries but 'visibility' 5"]
+
+
+def test_max_frames_scores_the_labels_of_the_kept_frames(tmp_path: Path) -> None:
+    root = write_badja_folder(tmp_path / "badja")
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED, max_frames=4)
+    result = benchmark(str(root), ["zero_motion"], config)
+    assert result.failures == []
+    # Frames 0-3: scored are joint 0 at 3 (visible, 2 px off), joint 3 at 3 (visible), joint 4 at 3
+    # (hidden, predicted visible); joint 1 is queried at 3 and has no later frame.
+    (record,) = result.records
+    assert record["occlusion_accuracy"] == pytest.approx(2 / 3)
+    assert record["pck_t"] == pytest.approx(0.5)
