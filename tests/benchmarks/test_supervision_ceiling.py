@@ -33,6 +33,7 @@ def test_supervision_ceiling_tiny_run(tmp_path: Path) -> None:
     for _, curve in model.groupby("supervision"):
         assert curve["step"].tolist() == [0, 2, 4]
         assert curve["fit_s"].iloc[0] == 0.0 and curve["fit_s"].is_monotonic_increasing
+    assert (model["fit_cpu_s"] >= 0).all() and model["fit_cpu_s"].iloc[-1] > 0
     figures = [f"{metric}_{mode}" for metric in ("AJ", "delta_avg", "OA") for mode in ("own", "checked")]
     for _, row in table.iterrows():
         assert all(0.0 <= row[column] <= 1.0 for column in figures), row
