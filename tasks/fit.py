@@ -20,9 +20,10 @@ from prefect import get_run_logger, task
 from flows.config import EvaluationConfig, FitConfig
 from omnimotion_core.appearance import check_appearance
 from omnimotion_core.model import (
-    OmniMotion,
+    MotionModel,
     OmniMotionConfig,
     Trainer,
+    build_model,
     pseudo_depth,
     track,
 )
@@ -77,12 +78,12 @@ def fit_name(fit: FitConfig, flow_set: str, method: str) -> str:
     return f"{method}-{fit.preset}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:8]}"
 
 
-def load_fitted_model(fit_dir: Path, config: OmniMotionConfig, num_frames: int, device: str) -> OmniMotion:
+def load_fitted_model(fit_dir: Path, config: OmniMotionConfig, num_frames: int, device: str) -> MotionModel:
     """The model of the newest checkpoint of a fit, in eval mode on ``device``."""
     state = latest_checkpoint(fit_dir)
     if state is None:
         raise ValueError(f"{fit_dir}: the fit has no checkpoint")
-    model = OmniMotion(config, num_frames, torch.Generator().manual_seed(config.trainer.seed))
+    model = build_model(config, num_frames, torch.Generator().manual_seed(config.trainer.seed))
     with _checkpoint_must_match(fit_dir):
         model.load_state_dict(state["trainer"]["model"])
     return model.to(device).eval()
@@ -280,7 +281,7 @@ def model_artifacts(fit_dir: str, fit: FitConfig, method: str, video_group: str)
     return str(checkpoints[-1][1]), description
 
 
-def load_logged_model(tracking_uri: str, run_id: str, device: str = "cpu") -> tuple[OmniMotion, tuple[int, int]]:
+def load_logged_model(tracking_uri: str, run_id: str, device: str = "cpu") -> tuple[MotionModel, tuple[int, int]]:
     """Load the model a nested benchmark run logged (``model/checkpoint.pt`` + ``model/fit.json``), ready
     for :func:`omnimotion_core.model.track`; returns the model (eval mode) and the frame size (H, W)."""
     from mlflow import MlflowClient
@@ -291,6 +292,6 @@ def load_logged_model(tracking_uri: str, run_id: str, device: str = "cpu") -> tu
     fit = FitConfig(preset=description["preset"], num_steps=description["num_steps"], seed=description["seed"])
     config = fit.model_config(description["method"])
     state = load_checkpoint(folder / MODEL_CHECKPOINT)
-    model = OmniMotion(config, int(description["num_frames"]), torch.Generator().manual_seed(config.trainer.seed))
+    model = build_model(config, int(description["num_frames"]), torch.Generator().manual_seed(config.trainer.seed))
     model.load_state_dict(state["trainer"]["model"])
     return model.to(device).eval(), (int(description["size"][0]), int(description["size"][1]))

@@ -167,6 +167,9 @@ class SamplingConfig:
         hard_mining_blur: standard deviation in pixels of the Gaussian that spreads the sparse errors into a
             per-frame map (normalised convolution: the blurred errors divided by the blurred probe density;
             pixels with no probe within 3 sigma get the frame's mean error).
+        untrusted_pixels_per_pair: extra pixels per pair drawn uniformly among the pair's untrusted pixels
+            (``valid`` False in the batch; the ``surface`` representation's occlusion hinge reads them). A
+            pair without untrusted pixels gets trusted ones instead (marked valid).
     """
 
     num_pairs: int = 8
@@ -179,6 +182,7 @@ class SamplingConfig:
     hard_mining_pairs_per_frame: int = 4
     hard_mining_pixels_per_pair: int = 1024
     hard_mining_blur: float = 4.0
+    untrusted_pixels_per_pair: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,9 +226,78 @@ class TrainerConfig:
 
 
 @dataclass(frozen=True)
-class OmniMotionConfig:
-    """Root of the model configuration tree."""
+class GridBijectionConfig:
+    """The grid-conditioned bijection of the ``surface`` representation (``grid_bijection``).
 
+    Attributes:
+        num_layers: affine coupling layers, cycling depth | x | y as the moved coordinate.
+        resolutions: cells per side of each level of the per-frame planes (summed over levels).
+        xy_extent: the planes cover x and y in [-xy_extent, xy_extent] (the frame is [-1, 1]; points that
+            leave the frame keep their motion as far as this, and the border value beyond).
+        depth_range: (low, high) depth covered by the planes.
+        max_log_scale: |s| <= this (a soft tanh bound).
+    """
+
+    num_layers: int = 6
+    resolutions: tuple[int, ...] = (4, 16, 64)
+    xy_extent: float = 1.5
+    depth_range: tuple[float, float] = (-0.5, 2.5)
+    max_log_scale: float = 2.0
+
+
+@dataclass(frozen=True)
+class SurfaceConfig:
+    """The ``surface`` representation: one depth per pixel and a grid-conditioned bijection.
+
+    A pixel p of frame i sits at depth D_i(p) (a per-frame depth plane), is mapped by T_i to canonical space
+    and by T_j^-1 into frame j at (p_j, z_j). It is visible in frame j when z_j is not behind frame j's own
+    surface there: occluded when z_j > D_j(p_j) + ``occlusion_margin``.
+
+    Attributes:
+        bijection: the grid bijection.
+        depth_resolution: cells per side of the per-frame depth planes.
+        initial_depth: D_i at the start of the fit.
+        occlusion_margin: inference: occluded when z_j - D_j(p_j) exceeds it (depth units).
+        surface_weight: weight of |z_j - D_j(target)| on trusted correspondences (a visible point lands on
+            frame j's surface).
+        occlusion_weight: weight of the hinge max(0, D_j(p_j) + hinge_margin - z_j) on untrusted
+            correspondences whose prediction lies inside frame j (a point that flow cannot follow is hidden).
+        hinge_margin: how far behind frame j's surface the hinge pushes untrusted points.
+        occlusion_max_gap: the hinge applies to pairs at most this many frames apart (long-gap pairs are
+            untrusted mostly because flow failed, not because the point is hidden).
+        gap_weighting: weight pairs by cos((gap - 1) / max_gap * pi / 2) as the reference does; False weighs
+            every pair 1.
+        lr_similarity: learning rate of the per-frame similarities.
+        lr_planes: learning rate of the coupling planes.
+        lr_depth: learning rate of the depth planes.
+    """
+
+    bijection: GridBijectionConfig = field(default_factory=GridBijectionConfig)
+    depth_resolution: int = 128
+    initial_depth: float = 1.0
+    occlusion_margin: float = 0.1
+    surface_weight: float = 20.0
+    occlusion_weight: float = 20.0
+    hinge_margin: float = 0.2
+    occlusion_max_gap: int = 2
+    gap_weighting: bool = False
+    lr_similarity: float = 1e-2
+    lr_planes: float = 5e-3
+    lr_depth: float = 1e-2
+
+
+@dataclass(frozen=True)
+class OmniMotionConfig:
+    """Root of the model configuration tree.
+
+    ``representation`` picks the model: ``"volume"`` (the paper's: 32 density samples per ray through a
+    canonical GaborNet, Real-NVP with MLP couplings; ``canonical``, ``latent``, ``bijection``, ``rendering``
+    apply) or ``"surface"`` (one depth per pixel, grid-conditioned couplings, occlusion by depth test;
+    ``surface`` applies). ``losses``, ``sampling``, ``optimiser`` (schedule) and ``trainer`` apply to both.
+    """
+
+    representation: Literal["volume", "surface"] = "volume"
+    surface: SurfaceConfig = field(default_factory=SurfaceConfig)
     canonical: CanonicalFieldConfig = field(default_factory=CanonicalFieldConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
     bijection: BijectionConfig = field(default_factory=BijectionConfig)
@@ -280,8 +353,26 @@ def _balanced_preset() -> OmniMotionConfig:
     )
 
 
+def _surface_preset() -> OmniMotionConfig:
+    """The surface representation sized for a CPU: 16 pairs x (512 trusted + 128 untrusted) pixels per step,
+    the whole video as the pair window from the first step, no photometric term (it has no colour field)."""
+    paper = OmniMotionConfig()
+    return replace(
+        paper,
+        representation="surface",
+        losses=replace(paper.losses, photometric_max_weight=0.0, distortion_max_weight=0.0),
+        sampling=replace(
+            paper.sampling, num_pairs=16, pixels_per_pair=512, untrusted_pixels_per_pair=128, window_start=10000,
+            hard_mining_every=0,
+        ),
+        optimiser=replace(paper.optimiser, schedule="cosine"),
+        trainer=replace(paper.trainer, num_steps=2000),
+    )
+
+
 PRESETS: dict[str, OmniMotionConfig] = {
     "paper": OmniMotionConfig(),
     "fast": _fast_preset(),
     "balanced": _balanced_preset(),
+    "surface": _surface_preset(),
 }

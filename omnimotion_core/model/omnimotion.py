@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from omnimotion_core.model.bijection import build_frame_map
 from omnimotion_core.model.config import OmniMotionConfig
 from omnimotion_core.model.fields import CanonicalField, LatentCodes
+from omnimotion_core.model.surface_model import SurfaceMotion
 
 
 class OmniMotion(nn.Module):
@@ -63,3 +64,22 @@ class OmniMotion(nn.Module):
             "bijection": list(self.bijection.parameters()),
             "canonical": list(self.canonical.parameters()),
         }
+
+    def base_learning_rates(self) -> dict[str, float]:
+        """The learning rate of each part of :meth:`param_groups` (``config.optimiser``)."""
+        rates = self.config.optimiser
+        return {"latent": rates.lr_latent, "bijection": rates.lr_bijection, "canonical": rates.lr_canonical}
+
+
+MotionModel = OmniMotion | SurfaceMotion
+"""A fitted video's model: the paper's volume model or the surface model (``config.representation``)."""
+
+
+def build_model(config: OmniMotionConfig, num_frames: int, generator: torch.Generator) -> MotionModel:
+    """The model of ``config.representation`` for a video of ``num_frames`` frames, initialised from
+    ``generator`` (the surface model starts at the identity and draws nothing)."""
+    if config.representation == "volume":
+        return OmniMotion(config, num_frames, generator)
+    if config.representation == "surface":
+        return SurfaceMotion(config, num_frames)
+    raise ValueError(f"representation must be 'volume' or 'surface', got {config.representation!r}")

@@ -5,22 +5,48 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from omnimotion_core.model.omnimotion import OmniMotion
+from omnimotion_core.model.omnimotion import MotionModel
 from omnimotion_core.model.rendering import (
     count_near_masked,
+    denormalise_pixels,
     expected_depth,
     lift_pixels,
     map_to_frames,
+    normalise_pixels,
     occlusion_score,
     project,
     render_rays,
     sample_depths,
     select_max_weight,
 )
+from omnimotion_core.model.surface_model import SurfaceMotion
 
 
-def _track_chunk(model: OmniMotion, px_i: Tensor, frame_i: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+def _outside(px: Tensor, size: tuple[int, int]) -> Tensor:
+    """bool [R]: pixel positions px [R, 2] (x, y) outside the frame (beyond the border pixels' halves)."""
+    height, width = size
+    return (px[:, 0] < -0.5) | (px[:, 0] > width - 0.5) | (px[:, 1] < -0.5) | (px[:, 1] > height - 0.5)
+
+
+def _track_surface_chunk(
+    model: SurfaceMotion, px_i: Tensor, frame_i: Tensor, size: tuple[int, int]
+) -> tuple[Tensor, Tensor]:
+    """Surface model: n query pixels lifted to their depth, mapped to every frame; occluded behind the
+    surface there. px_i: [n, 2]; frame_i: [n] -> [n, T, 2], [n, T]."""
+    num_frames, num_queries = model.num_frames, px_i.shape[0]
+    u = model.to_canonical(model.lift(normalise_pixels(px_i, size), frame_i), frame_i)
+    frame_j = torch.arange(num_frames, device=px_i.device).repeat(num_queries)
+    x_j = model.from_canonical(u.repeat_interleave(num_frames, dim=0), frame_j)
+    px_j = denormalise_pixels(x_j[:, :2], size)
+    hidden = model.behind_surface(x_j, frame_j) > model.config.surface.occlusion_margin
+    occluded = hidden | _outside(px_j, size)
+    return px_j.reshape(num_queries, num_frames, 2), occluded.reshape(num_queries, num_frames)
+
+
+def _track_chunk(model: MotionModel, px_i: Tensor, frame_i: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """Positions and occlusion of n query pixels in all T frames. px_i: [n, 2]; frame_i: [n] -> [n, T, 2], [n, T]."""
+    if isinstance(model, SurfaceMotion):
+        return _track_surface_chunk(model, px_i, frame_i, size)
     rendering = model.config.rendering
     num_frames, num_samples, num_queries = model.num_frames, rendering.num_samples, px_i.shape[0]
     codes = model.latent_codes()
@@ -50,15 +76,13 @@ def _track_chunk(model: OmniMotion, px_i: Tensor, frame_i: Tensor, size: tuple[i
         rendering.occlusion_margin,
         masked,
     )
-    height, width = size
-    outside = (px_j[:, 0] < -0.5) | (px_j[:, 0] > width - 0.5) | (px_j[:, 1] < -0.5) | (px_j[:, 1] > height - 0.5)
-    occluded = (score > rendering.occlusion_threshold) | outside
+    occluded = (score > rendering.occlusion_threshold) | _outside(px_j, size)
     return px_j.reshape(num_queries, num_frames, 2), occluded.reshape(num_queries, num_frames)
 
 
 @torch.no_grad()
 def track(
-    model: OmniMotion, query_points: Tensor, num_frames: int, size: tuple[int, int], chunk_size: int = 256
+    model: MotionModel, query_points: Tensor, num_frames: int, size: tuple[int, int], chunk_size: int = 256
 ) -> tuple[Tensor, Tensor]:
     """Track query points through every frame of the video.
 
@@ -78,7 +102,7 @@ def track(
         raise ValueError(f"track: query_points must be [N, 3] (t, y, x), got {tuple(query_points.shape)}")
     if num_frames != model.num_frames:
         raise ValueError(f"track: num_frames={num_frames} but the model was fitted to {model.num_frames} frames")
-    device = model.latent.frame_times.device
+    device = model.steps_trained.device
     query_points = query_points.to(device=device, dtype=torch.float32)
     frame_i = query_points[:, 0].round().long()
     if frame_i.numel() and (frame_i.min() < 0 or frame_i.max() >= num_frames):
@@ -99,8 +123,9 @@ def track(
 
 
 @torch.no_grad()
-def pseudo_depth(model: OmniMotion, frame: int, size: tuple[int, int], chunk_size: int = 8192) -> Tensor:
-    """Expected depth sum_k w_k z_k of every pixel of one frame.
+def pseudo_depth(model: MotionModel, frame: int, size: tuple[int, int], chunk_size: int = 8192) -> Tensor:
+    """Depth of every pixel of one frame: the expected depth sum_k w_k z_k (volume model) or the frame's
+    depth plane D_frame (surface model).
 
     Args:
         model: a fitted model.
@@ -109,15 +134,18 @@ def pseudo_depth(model: OmniMotion, frame: int, size: tuple[int, int], chunk_siz
         chunk_size: rays per batch.
 
     Returns:
-        [H, W] depth in [near, far] units (small = near), on the model's device.
+        [H, W] depth (small = near), on the model's device.
     """
     if not 0 <= frame < model.num_frames:
         raise ValueError(f"pseudo_depth: frame must lie in [0, {model.num_frames}), got {frame}")
-    rendering = model.config.rendering
     height, width = size
-    device = model.latent.frame_times.device
+    device = model.steps_trained.device
     ys, xs = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij")
     px = torch.stack([xs, ys], dim=-1).reshape(-1, 2).float()
+    if isinstance(model, SurfaceMotion):
+        frames = torch.full((len(px),), frame, dtype=torch.int64, device=device)
+        return model.depth_at(normalise_pixels(px, size), frames).reshape(height, width)
+    rendering = model.config.rendering
     codes = model.latent_codes()
     masked = count_near_masked(rendering, int(model.steps_trained))
     depths = []

@@ -199,6 +199,13 @@ class BatchSampler:
         trusted = self._read_trusted(self.pair_index[frame_i, frame_j])
         pixel_weights = self._pixel_weights(frame_i, trusted)
         flat = torch.multinomial(pixel_weights, self.config.pixels_per_pair, replacement=True, generator=self.generator)
+        if self.config.untrusted_pixels_per_pair > 0:
+            untrusted = ~trusted
+            untrusted |= ~untrusted.any(dim=1, keepdim=True)
+            extra = torch.multinomial(
+                untrusted.double(), self.config.untrusted_pixels_per_pair, replacement=True, generator=self.generator
+            )
+            flat = torch.cat([flat, extra], dim=1)
         return self._batch_at(frame_i, frame_j, flat, trusted, window)
 
     def draw_probe(self, step: int) -> Batch:

@@ -15,8 +15,9 @@ from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
 from omnimotion_core.model.objective import compute_losses
-from omnimotion_core.model.omnimotion import OmniMotion
+from omnimotion_core.model.omnimotion import OmniMotion, build_model
 from omnimotion_core.model.sampling import BatchSampler
+from omnimotion_core.model.surface_objective import compute_surface_losses
 
 StepCallback = Callable[[int, dict[str, float]], None]
 
@@ -57,15 +58,17 @@ class Trainer:
                 "Trainer: the photometric loss is on (losses.photometric_max_weight > 0) but no video was given; "
                 "pass the video or set photometric_max_weight=0"
             )
+        if config.representation == "surface" and config.sampling.hard_mining_every > 0:
+            raise ValueError("Trainer: hard mining is implemented for the volume representation only; set "
+                             "sampling.hard_mining_every=0 with representation='surface'")
         self.config = config
         self.device = torch.device(device)
         self.size = flow_set.size
         seed = config.trainer.seed
-        self.model = OmniMotion(config, flow_set.num_frames, torch.Generator().manual_seed(seed)).to(self.device)
+        self.model = build_model(config, flow_set.num_frames, torch.Generator().manual_seed(seed)).to(self.device)
         self.sampler = BatchSampler(flow_set, video, config.sampling, torch.Generator().manual_seed(seed + 1))
         groups = self.model.param_groups()
-        rates = config.optimiser
-        self.base_rates = {"latent": rates.lr_latent, "bijection": rates.lr_bijection, "canonical": rates.lr_canonical}
+        self.base_rates = self.model.base_learning_rates()
         self.optimiser = torch.optim.Adam(  # foreach: the CUDA default; on CPU 0.8x the update time, same values
             [{"params": groups[name], "lr": lr, "name": name} for name, lr in self.base_rates.items()], foreach=True
         )
@@ -127,7 +130,10 @@ class Trainer:
         use_autocast = self.config.trainer.autocast and self.device.type == "cuda"
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_autocast else contextlib.nullcontext()
         with autocast:
-            terms = compute_losses(self.model, batch, self.step, self.size, self.sampler.generator)
+            if isinstance(self.model, OmniMotion):
+                terms = compute_losses(self.model, batch, self.step, self.size, self.sampler.generator)
+            else:
+                terms = compute_surface_losses(self.model, batch, self.size)
         self.optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         self.optimiser.step()

@@ -1,0 +1,78 @@
+"""Training objective of the ``surface`` representation: one batch to the weighted sum of its loss terms."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from omnimotion_core.model.losses import depth_range_loss, flow_loss, gap_weights, scene_flow_loss
+from omnimotion_core.model.rendering import denormalise_pixels, normalise_pixels
+from omnimotion_core.model.sampling import Batch
+from omnimotion_core.model.surface_model import SurfaceMotion
+
+
+def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, int]) -> dict[str, Tensor]:
+    """All loss terms of one step of the surface model.
+
+    Every pixel of frame i is lifted to its depth, mapped to canonical space once, and the canonical points
+    go through ONE inverse pass serving the target frames j and, for the scene-flow term, frames i - 1 and
+    i + 1 (of the first ``scene_flow_fraction`` of each pair's pixels).
+
+    Args:
+        model: the model (its config supplies the loss settings).
+        batch: B pairs x P pixels, on the model's device; ``valid`` False marks untrusted pixels.
+        size: (H, W) of the frames.
+
+    Returns:
+        ``total`` and each unweighted term: ``flow`` (pixels, trusted pixels), ``surface`` (|z_j - D_j| at
+        the flow target, trusted pixels), ``occlusion`` (hinge, untrusted pixels predicted inside frame j at
+        gaps <= ``occlusion_max_gap``), ``scene_flow`` and ``depth_range``; all scalars.
+    """
+    surface, losses = model.config.surface, model.config.losses
+    num_pairs, num_pixels, _ = batch.px_i.shape
+    frame_i = batch.frame_i.repeat_interleave(num_pixels)
+    frame_j = batch.frame_j.repeat_interleave(num_pixels)
+    x_i = model.lift(normalise_pixels(batch.px_i.reshape(-1, 2), size), frame_i)
+    u = model.to_canonical(x_i, frame_i)
+
+    num_smooth = 0 if losses.scene_flow_weight == 0 else math.ceil(num_pixels * losses.scene_flow_fraction)
+    inner = (batch.frame_i >= 1) & (batch.frame_i <= model.num_frames - 2)
+    u_smooth = u.reshape(num_pairs, num_pixels, 3)[inner, :num_smooth].reshape(-1, 3)
+    frame_smooth = batch.frame_i[inner].repeat_interleave(num_smooth)
+    x_all = model.from_canonical(
+        torch.cat([u, u_smooth, u_smooth]), torch.cat([frame_j, frame_smooth - 1, frame_smooth + 1])
+    )
+    x_j, x_prev, x_next = torch.split(x_all, [len(u), len(u_smooth), len(u_smooth)])
+
+    gaps = (batch.frame_j - batch.frame_i).abs()
+    pair_weight = gap_weights(gaps, batch.max_gap) if surface.gap_weighting else torch.ones_like(gaps, dtype=x_j.dtype)
+    px_pred = denormalise_pixels(x_j[:, :2], size)
+    terms = {"flow": flow_loss(px_pred.reshape(num_pairs, num_pixels, 2), batch.px_j, pair_weight, batch.valid)}
+
+    valid = batch.valid.reshape(-1)
+    target_xy = normalise_pixels(batch.px_j.reshape(-1, 2)[valid], size)
+    terms["surface"] = (x_j[valid, 2] - model.depth_at(target_xy, frame_j[valid])).abs().sum() / valid.sum().clamp_min(1)
+
+    inside = (x_j[:, :2].abs() <= 1.0).all(dim=1)
+    hidden = ~valid & inside & (gaps.repeat_interleave(num_pixels) <= surface.occlusion_max_gap)
+    behind = model.behind_surface(x_j[hidden], frame_j[hidden])
+    terms["occlusion"] = (surface.hinge_margin - behind).clamp_min(0.0).sum() / hidden.sum().clamp_min(1)
+
+    if len(u_smooth) > 0:
+        x_smooth = x_i.reshape(num_pairs, num_pixels, 3)[inner, :num_smooth].reshape(-1, 3)
+        terms["scene_flow"] = scene_flow_loss(x_prev, x_smooth, x_next)
+    else:
+        terms["scene_flow"] = x_i.new_zeros(())
+    low, high = surface.bijection.depth_range
+    terms["depth_range"] = depth_range_loss(x_j[:, 2], low, high)
+
+    terms["total"] = (
+        losses.flow_weight * terms["flow"]
+        + surface.surface_weight * terms["surface"]
+        + surface.occlusion_weight * terms["occlusion"]
+        + losses.scene_flow_weight * terms["scene_flow"]
+        + losses.depth_range_weight * terms["depth_range"]
+    )
+    return terms
