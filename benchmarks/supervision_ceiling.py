@@ -40,9 +40,16 @@ seconds). Deterministic for given seeds, settings and thread count.
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (libgomp reads it when it loads): OpenMP threads that sleep when idle instead of
+# spinning. On 2 cores shared with other jobs, spinning made a fast-preset step 5-7x slower at 2 threads (2.0
+# vs 0.30-0.44 s measured back to back); set OMP_WAIT_POLICY=ACTIVE in the environment to measure the other way.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -52,12 +59,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# Before torch is imported: OpenMP threads that sleep when idle instead of spinning. On 2 cores shared with
-# other jobs, spinning made a fast-preset step 5-7x slower at 2 threads (2.0 vs 0.30-0.44 s measured back to
-# back); set OMP_WAIT_POLICY=ACTIVE in the environment to measure the other way.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from flows.config import EvaluationConfig, FitConfig, FlowConfig
 from omnimotion_core.appearance import check_appearance
