@@ -265,6 +265,9 @@ class SurfaceConfig:
         hinge_margin: how far behind frame j's surface the hinge pushes untrusted points.
         occlusion_max_gap: the hinge applies to pairs at most this many frames apart (long-gap pairs are
             untrusted mostly because flow failed, not because the point is hidden).
+        outside_flow_max_gap: untrusted pixels whose flow target lies outside the frame still supervise the
+            position at gaps up to this (the reference keeps every gap-1 pixel): the motion of points that
+            leave the frame is learnt, so they are found outside, not stalled at the border.
         gap_weighting: weight pairs by cos((gap - 1) / max_gap * pi / 2) as the reference does; False weighs
             every pair 1.
         lr_similarity: learning rate of the per-frame similarities.
@@ -280,10 +283,11 @@ class SurfaceConfig:
     occlusion_weight: float = 20.0
     hinge_margin: float = 0.2
     occlusion_max_gap: int = 2
+    outside_flow_max_gap: int = 1
     gap_weighting: bool = False
-    lr_similarity: float = 1e-2
-    lr_planes: float = 5e-3
-    lr_depth: float = 1e-2
+    lr_similarity: float = 1e-3
+    lr_planes: float = 1e-3
+    lr_depth: float = 1e-3
 
 
 @dataclass(frozen=True)

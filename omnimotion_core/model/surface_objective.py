@@ -13,6 +13,13 @@ from omnimotion_core.model.sampling import Batch
 from omnimotion_core.model.surface_model import SurfaceMotion
 
 
+def inside_frame(px: Tensor, size: tuple[int, int]) -> Tensor:
+    """bool [...]: pixel positions px [..., 2] (x, y) inside an (H, W) frame (within the border pixels' halves)."""
+    height, width = size
+    x, y = px[..., 0], px[..., 1]
+    return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+
+
 def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, int]) -> dict[str, Tensor]:
     """All loss terms of one step of the surface model.
 
@@ -26,9 +33,10 @@ def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, 
         size: (H, W) of the frames.
 
     Returns:
-        ``total`` and each unweighted term: ``flow`` (pixels, trusted pixels), ``surface`` (|z_j - D_j| at
-        the flow target, trusted pixels), ``occlusion`` (hinge, untrusted pixels predicted inside frame j at
-        gaps <= ``occlusion_max_gap``), ``scene_flow`` and ``depth_range``; all scalars.
+        ``total`` and each unweighted term: ``flow`` (pixels; trusted pixels, and untrusted ones whose target
+        leaves the frame at gaps <= ``outside_flow_max_gap``), ``surface`` (|z_j - D_j| at the flow target,
+        trusted pixels), ``occlusion`` (hinge; untrusted pixels whose target and prediction lie inside frame j,
+        at gaps <= ``occlusion_max_gap``), ``scene_flow`` and ``depth_range``; all scalars.
     """
     surface, losses = model.config.surface, model.config.losses
     num_pairs, num_pixels, _ = batch.px_i.shape
@@ -48,15 +56,18 @@ def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, 
 
     gaps = (batch.frame_j - batch.frame_i).abs()
     pair_weight = gap_weights(gaps, batch.max_gap) if surface.gap_weighting else torch.ones_like(gaps, dtype=x_j.dtype)
+    gap = gaps.repeat_interleave(num_pixels).reshape(num_pairs, num_pixels)
+    target_inside = inside_frame(batch.px_j, size)
+    leaving = ~batch.valid & ~target_inside & (gap <= surface.outside_flow_max_gap)
     px_pred = denormalise_pixels(x_j[:, :2], size)
-    terms = {"flow": flow_loss(px_pred.reshape(num_pairs, num_pixels, 2), batch.px_j, pair_weight, batch.valid)}
+    terms = {"flow": flow_loss(px_pred.reshape(num_pairs, num_pixels, 2), batch.px_j, pair_weight, batch.valid | leaving)}
 
     valid = batch.valid.reshape(-1)
     target_xy = normalise_pixels(batch.px_j.reshape(-1, 2)[valid], size)
     terms["surface"] = (x_j[valid, 2] - model.depth_at(target_xy, frame_j[valid])).abs().sum() / valid.sum().clamp_min(1)
 
-    inside = (x_j[:, :2].abs() <= 1.0).all(dim=1)
-    hidden = ~valid & inside & (gaps.repeat_interleave(num_pixels) <= surface.occlusion_max_gap)
+    predicted_inside = inside_frame(px_pred, size)
+    hidden = (~batch.valid & target_inside & (gap <= surface.occlusion_max_gap)).reshape(-1) & predicted_inside
     behind = model.behind_surface(x_j[hidden], frame_j[hidden])
     terms["occlusion"] = (surface.hinge_margin - behind).clamp_min(0.0).sum() / hidden.sum().clamp_min(1)
 

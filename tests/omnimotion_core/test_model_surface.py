@@ -21,7 +21,7 @@ def small_surface_config(steps: int = 200) -> OmniMotionConfig:
     return replace(
         surface,
         surface=replace(surface.surface, bijection=GridBijectionConfig(num_layers=3, resolutions=(4, 8)),
-                        depth_resolution=8),
+                        depth_resolution=8, lr_similarity=1e-2, lr_planes=5e-3, lr_depth=1e-2),
         sampling=replace(surface.sampling, num_pairs=4, pixels_per_pair=64, untrusted_pixels_per_pair=16),
         trainer=replace(surface.trainer, num_steps=steps),
     )
@@ -121,16 +121,16 @@ def shifting_flow_set(num_frames: int, size: int, shift: tuple[float, float]) ->
 
 def test_surface_fit_recovers_a_global_translation_also_outside_the_frame():
     torch.manual_seed(0)
-    num_frames, size, shift = 6, 16, (1.5, -1.0)
+    num_frames, size, shift = 6, 16, (2.0, -1.0)
     trainer = Trainer(small_surface_config(steps=300), shifting_flow_set(num_frames, size, shift), None)
     trainer.fit(progress=False)
-    queries = torch.tensor([[0.0, 8.0, 4.0], [2.0, 3.0, 12.0]])  # (t, y, x)
+    queries = torch.tensor([[0.0, 8.0, 4.0], [2.0, 3.0, 10.0]])  # (t, y, x)
     tracks, occluded = track(trainer.model, queries, num_frames, (size, size))
     frames = torch.arange(num_frames, dtype=torch.float32)
     for q, (t, y, x) in enumerate(queries.tolist()):
         expected = torch.stack([x + (frames - t) * shift[0], y + (frames - t) * shift[1]], dim=1)
         assert (tracks[q] - expected).abs().max() < 0.5
-    # the second query (x=12, 1.5 px per frame to the right) leaves the 16-px frame after frame 4
+    # the second query (x=10 at frame 2, 2 px per frame to the right) is at x=16 in frame 5: outside
     assert occluded[1].tolist() == [False, False, False, False, False, True]
 
 
@@ -152,3 +152,24 @@ def test_surface_representation_refuses_hard_mining():
     config = replace(config, sampling=replace(config.sampling, hard_mining_every=10))
     with pytest.raises(ValueError, match="hard mining"):
         Trainer(config, make_flow_set(), None)
+
+
+def test_surface_losses_hand_case():
+    from omnimotion_core.model.sampling import Batch
+    from omnimotion_core.model.surface_objective import compute_surface_losses
+
+    config = small_surface_config()
+    model = SurfaceMotion(config, num_frames=4)  # identity maps, flat surface: predictions = sources
+    px_i = torch.tensor([[[2.0, 2.0], [5.0, 3.0], [1.0, 1.0]]])
+    px_j = torch.tensor([[[3.0, 2.0], [7.0, 3.0], [1.0, 1.0]]])
+    # trusted (error 1 px in x); untrusted, target outside at gap 1 (error 2 px in x); untrusted, target inside
+    batch = Batch(frame_i=torch.tensor([1]), frame_j=torch.tensor([2]), px_i=px_i, px_j=px_j,
+                  valid=torch.tensor([[True, False, False]]), rgb_i=None, max_gap=3)
+    terms = compute_surface_losses(model, batch, (6, 6))
+    assert terms["flow"].item() == pytest.approx((0.5 + 1.0) / 2)
+    assert terms["surface"].item() == pytest.approx(0.0)
+    assert terms["occlusion"].item() == pytest.approx(config.surface.hinge_margin)
+    far = replace(config, surface=replace(config.surface, outside_flow_max_gap=0, occlusion_max_gap=0))
+    terms = compute_surface_losses(SurfaceMotion(far, num_frames=4), batch, (6, 6))
+    assert terms["flow"].item() == pytest.approx(0.5)
+    assert terms["occlusion"].item() == 0.0
