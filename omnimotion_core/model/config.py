@@ -268,6 +268,9 @@ class SurfaceConfig:
         outside_flow_max_gap: untrusted pixels whose flow target lies outside the frame still supervise the
             position at gaps up to this (the reference keeps every gap-1 pixel): the motion of points that
             leave the frame is learnt, so they are found outside, not stalled at the border.
+        anywhere_smoothness_weight: weight of the acceleration L1 of the batch's scene-flow pixels around a
+            random frame k (frames k - 1, k, k + 1), which carries motion through frames where a point is
+            hidden or has left the frame.
         gap_weighting: weight pairs by cos((gap - 1) / max_gap * pi / 2) as the reference does; False weighs
             every pair 1.
         lr_similarity: learning rate of the per-frame similarities.
@@ -284,6 +287,7 @@ class SurfaceConfig:
     hinge_margin: float = 0.2
     occlusion_max_gap: int = 2
     outside_flow_max_gap: int = 1
+    anywhere_smoothness_weight: float = 20.0
     gap_weighting: bool = False
     lr_similarity: float = 1e-3
     lr_planes: float = 1e-3

@@ -20,23 +20,28 @@ def inside_frame(px: Tensor, size: tuple[int, int]) -> Tensor:
     return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
 
 
-def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, int]) -> dict[str, Tensor]:
+def compute_surface_losses(
+    model: SurfaceMotion, batch: Batch, size: tuple[int, int], generator: torch.Generator
+) -> dict[str, Tensor]:
     """All loss terms of one step of the surface model.
 
     Every pixel of frame i is lifted to its depth, mapped to canonical space once, and the canonical points
     go through ONE inverse pass serving the target frames j and, for the scene-flow term, frames i - 1 and
-    i + 1 (of the first ``scene_flow_fraction`` of each pair's pixels).
+    i + 1 (of the first ``scene_flow_fraction`` of each pair's pixels), and for the same pixels a random
+    frame k with k - 1 and k + 1 (``anywhere_smoothness``: the acceleration is also kept small in frames
+    where the point is hidden or outside the frame, which no flow supervises).
 
     Args:
         model: the model (its config supplies the loss settings).
         batch: B pairs x P pixels, on the model's device; ``valid`` False marks untrusted pixels.
         size: (H, W) of the frames.
+        generator: source of the random frames of the ``anywhere_smoothness`` term.
 
     Returns:
         ``total`` and each unweighted term: ``flow`` (pixels; trusted pixels, and untrusted ones whose target
         leaves the frame at gaps <= ``outside_flow_max_gap``), ``surface`` (|z_j - D_j| at the flow target,
         trusted pixels), ``occlusion`` (hinge; untrusted pixels whose target and prediction lie inside frame j,
-        at gaps <= ``occlusion_max_gap``), ``scene_flow`` and ``depth_range``; all scalars.
+        at gaps <= ``occlusion_max_gap``), ``scene_flow``, ``anywhere_smoothness`` and ``depth_range``; all scalars.
     """
     surface, losses = model.config.surface, model.config.losses
     num_pairs, num_pixels, _ = batch.px_i.shape
@@ -49,10 +54,16 @@ def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, 
     inner = (batch.frame_i >= 1) & (batch.frame_i <= model.num_frames - 2)
     u_smooth = u.reshape(num_pairs, num_pixels, 3)[inner, :num_smooth].reshape(-1, 3)
     frame_smooth = batch.frame_i[inner].repeat_interleave(num_smooth)
+    num_anywhere = 0 if surface.anywhere_smoothness_weight == 0 else num_pairs * num_smooth
+    u_anywhere = u.reshape(num_pairs, num_pixels, 3)[:, :num_smooth].reshape(-1, 3)[:num_anywhere]
+    frame_anywhere = torch.randint(1, model.num_frames - 1, (num_anywhere,), generator=generator).to(u.device)
     x_all = model.from_canonical(
-        torch.cat([u, u_smooth, u_smooth]), torch.cat([frame_j, frame_smooth - 1, frame_smooth + 1])
+        torch.cat([u, u_smooth, u_smooth, u_anywhere, u_anywhere, u_anywhere]),
+        torch.cat([frame_j, frame_smooth - 1, frame_smooth + 1, frame_anywhere - 1, frame_anywhere, frame_anywhere + 1]),
     )
-    x_j, x_prev, x_next = torch.split(x_all, [len(u), len(u_smooth), len(u_smooth)])
+    x_j, x_prev, x_next, x_before, x_at, x_after = torch.split(
+        x_all, [len(u), len(u_smooth), len(u_smooth), num_anywhere, num_anywhere, num_anywhere]
+    )
 
     gaps = (batch.frame_j - batch.frame_i).abs()
     pair_weight = gap_weights(gaps, batch.max_gap) if surface.gap_weighting else torch.ones_like(gaps, dtype=x_j.dtype)
@@ -76,6 +87,10 @@ def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, 
         terms["scene_flow"] = scene_flow_loss(x_prev, x_smooth, x_next)
     else:
         terms["scene_flow"] = x_i.new_zeros(())
+    if num_anywhere > 0:
+        terms["anywhere_smoothness"] = scene_flow_loss(x_before, x_at, x_after)
+    else:
+        terms["anywhere_smoothness"] = x_i.new_zeros(())
     low, high = surface.bijection.depth_range
     terms["depth_range"] = depth_range_loss(x_j[:, 2], low, high)
 
@@ -84,6 +99,7 @@ def compute_surface_losses(model: SurfaceMotion, batch: Batch, size: tuple[int, 
         + surface.surface_weight * terms["surface"]
         + surface.occlusion_weight * terms["occlusion"]
         + losses.scene_flow_weight * terms["scene_flow"]
+        + surface.anywhere_smoothness_weight * terms["anywhere_smoothness"]
         + losses.depth_range_weight * terms["depth_range"]
     )
     return terms

@@ -133,7 +133,7 @@ class Trainer:
             if isinstance(self.model, OmniMotion):
                 terms = compute_losses(self.model, batch, self.step, self.size, self.sampler.generator)
             else:
-                terms = compute_surface_losses(self.model, batch, self.size)
+                terms = compute_surface_losses(self.model, batch, self.size, self.sampler.generator)
         self.optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         self.optimiser.step()

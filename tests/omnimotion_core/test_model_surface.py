@@ -165,11 +165,11 @@ def test_surface_losses_hand_case():
     # trusted (error 1 px in x); untrusted, target outside at gap 1 (error 2 px in x); untrusted, target inside
     batch = Batch(frame_i=torch.tensor([1]), frame_j=torch.tensor([2]), px_i=px_i, px_j=px_j,
                   valid=torch.tensor([[True, False, False]]), rgb_i=None, max_gap=3)
-    terms = compute_surface_losses(model, batch, (6, 6))
+    terms = compute_surface_losses(model, batch, (6, 6), torch.Generator())
     assert terms["flow"].item() == pytest.approx((0.5 + 1.0) / 2)
     assert terms["surface"].item() == pytest.approx(0.0)
     assert terms["occlusion"].item() == pytest.approx(config.surface.hinge_margin)
     far = replace(config, surface=replace(config.surface, outside_flow_max_gap=0, occlusion_max_gap=0))
-    terms = compute_surface_losses(SurfaceMotion(far, num_frames=4), batch, (6, 6))
+    terms = compute_surface_losses(SurfaceMotion(far, num_frames=4), batch, (6, 6), torch.Generator())
     assert terms["flow"].item() == pytest.approx(0.5)
     assert terms["occlusion"].item() == 0.0
