@@ -78,7 +78,9 @@ class FitConfig:
     """How the OmniMotion model is fitted to one video.
 
     Attributes:
-        preset: ``fast`` (CPU-sized model) or ``paper`` (the reference settings, for GPUs).
+        preset: a name in ``omnimotion_core.model.PRESETS``: ``fast`` (CPU-sized volume model), ``paper`` (the
+            reference settings, for GPUs), ``balanced`` (the reference model on a GPU budget) or ``surface``
+            (one depth per pixel and grid-conditioned couplings; see ``SurfaceConfig``).
         num_steps: optimisation steps; None keeps the preset's.
         seed: seeds model initialisation and sampling; None keeps the preset's.
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
@@ -122,6 +124,9 @@ class FitConfig:
         if method not in MODEL_METHODS:
             raise ValueError(f"unknown model method {method!r}; model methods: {', '.join(MODEL_METHODS)}")
         config = PRESETS[self.preset]
+        if method != "omnimotion" and config.representation != "volume":
+            raise ValueError(f"model method {method!r} is an ablation of the paper's volume model; preset "
+                             f"{self.preset!r} uses the {config.representation!r} representation")
         trainer = config.trainer
         if self.num_steps is not None:
             trainer = replace(trainer, num_steps=self.num_steps)

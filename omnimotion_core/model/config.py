@@ -374,7 +374,7 @@ def _surface_preset() -> OmniMotionConfig:
             hard_mining_every=0,
         ),
         optimiser=replace(paper.optimiser, schedule="cosine"),
-        trainer=replace(paper.trainer, num_steps=2000),
+        trainer=replace(paper.trainer, num_steps=3000),
     )
 
 
