@@ -3,8 +3,9 @@
 Pairs: the first frame i is uniform; the second frame j lies within a window of frame gaps that grows with
 the step (``window_start + step // window_growth_steps``) and is drawn in proportion to the pair's number of
 trusted correspondences, with the neighbours i - 1 and i + 1 set to ``neighbour_weight`` each before
-renormalising. Pixels: trusted pixels of the pair, drawn in proportion to 1 / sqrt(count + 1).
-``mode="uniform"`` makes both draws uniform. All randomness comes from the sampler's own generator.
+renormalising. Pixels: trusted pixels of the pair, drawn in proportion to 1 / sqrt(count + 1), then
+``untrusted_pixels_per_pair`` more drawn uniformly among its untrusted pixels (``valid`` False; none by
+default). ``mode="uniform"`` makes both draws uniform. All randomness comes from the sampler's own generator.
 
 The sampler reads the masks and flow of only the pairs it draws, through a
 :class:`~omnimotion_core.flow_set.PairSource`: an in-memory :class:`~omnimotion_core.flow_set.FlowSet` or a
