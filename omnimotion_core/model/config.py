@@ -4,7 +4,8 @@ Defaults are the reference code's (``qianqianwang68/omnimotion``, see docs/METHO
 the named instances: ``"paper"`` (the reference settings), ``"balanced"`` (the reference model with a
 GPU budget of 6,000 steps) and ``"fast"`` (the CPU-sized model measured in METHOD.md: canonical width
 128, coupling MLPs width 64, K = 16, 8 pairs x 64 pixels, learning rates 5x on a cosine to 0.1x, 2,400 steps,
-hard mining off).
+hard mining off), all of the paper's volume representation, and ``"surface"`` (one depth per pixel and
+grid-conditioned couplings: :class:`SurfaceConfig`).
 """
 
 from __future__ import annotations
