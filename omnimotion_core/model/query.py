@@ -10,6 +10,7 @@ from omnimotion_core.model.rendering import (
     count_near_masked,
     denormalise_pixels,
     expected_depth,
+    inside_frame,
     lift_pixels,
     map_to_frames,
     normalise_pixels,
@@ -20,12 +21,6 @@ from omnimotion_core.model.rendering import (
     select_max_weight,
 )
 from omnimotion_core.model.surface_model import SurfaceMotion
-
-
-def _outside(px: Tensor, size: tuple[int, int]) -> Tensor:
-    """bool [R]: pixel positions px [R, 2] (x, y) outside the frame (beyond the border pixels' halves)."""
-    height, width = size
-    return (px[:, 0] < -0.5) | (px[:, 0] > width - 0.5) | (px[:, 1] < -0.5) | (px[:, 1] > height - 0.5)
 
 
 def _track_surface_chunk(
@@ -39,7 +34,7 @@ def _track_surface_chunk(
     x_j = model.from_canonical(u.repeat_interleave(num_frames, dim=0), frame_j)
     px_j = denormalise_pixels(x_j[:, :2], size)
     hidden = model.behind_surface(x_j, frame_j) > model.config.surface.occlusion_margin
-    occluded = hidden | _outside(px_j, size)
+    occluded = hidden | ~inside_frame(px_j, size)
     return px_j.reshape(num_queries, num_frames, 2), occluded.reshape(num_queries, num_frames)
 
 
@@ -76,7 +71,7 @@ def _track_chunk(model: MotionModel, px_i: Tensor, frame_i: Tensor, size: tuple[
         rendering.occlusion_margin,
         masked,
     )
-    occluded = (score > rendering.occlusion_threshold) | _outside(px_j, size)
+    occluded = (score > rendering.occlusion_threshold) | ~inside_frame(px_j, size)
     return px_j.reshape(num_queries, num_frames, 2), occluded.reshape(num_queries, num_frames)
 
 

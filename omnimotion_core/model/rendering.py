@@ -45,6 +45,13 @@ def sample_depths(
     return lower + (upper - lower) * jitter
 
 
+def inside_frame(px: Tensor, size: tuple[int, int]) -> Tensor:
+    """bool [...]: pixel positions px [..., 2] (x, y) inside an (H, W) frame (within the border pixels' halves)."""
+    height, width = size
+    x, y = px[..., 0], px[..., 1]
+    return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+
+
 def lift_pixels(px: Tensor, z: Tensor, size: tuple[int, int]) -> Tensor:
     """Local 3D samples on the rays of pixels. px: [R, 2] (x, y) px; z: [R, K] -> x: [R, K, 3]."""
     xy = normalise_pixels(px, size)[:, None, :].expand(-1, z.shape[1], -1)

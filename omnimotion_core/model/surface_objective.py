@@ -8,16 +8,9 @@ import torch
 from torch import Tensor
 
 from omnimotion_core.model.losses import depth_range_loss, flow_loss, gap_weights, scene_flow_loss
-from omnimotion_core.model.rendering import denormalise_pixels, normalise_pixels
+from omnimotion_core.model.rendering import denormalise_pixels, inside_frame, normalise_pixels
 from omnimotion_core.model.sampling import Batch
 from omnimotion_core.model.surface_model import SurfaceMotion
-
-
-def inside_frame(px: Tensor, size: tuple[int, int]) -> Tensor:
-    """bool [...]: pixel positions px [..., 2] (x, y) inside an (H, W) frame (within the border pixels' halves)."""
-    height, width = size
-    x, y = px[..., 0], px[..., 1]
-    return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
 
 
 def compute_surface_losses(
