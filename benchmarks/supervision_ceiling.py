@@ -10,7 +10,8 @@ ingested (``storage.video_store.ingest``, the one resize rule), all-pairs DIS fl
 chained by ``tasks.flow.store_flow_set`` (the function the flow's ``compute_flow_set`` task runs), read back
 for fitting by ``storage.flow_store.open_pair_source`` as ``fit_model`` does. Supervisions (``--supervision``):
 
-- ``chained``: that stored chained DIS set (what the pipeline fits on);
+- ``chained``: that stored chained DIS set (what the pipeline fits on; ``--dis-preset`` picks DIS's preset for it
+  and for the DIS-C / DIS-D rows);
 - ``exact``: the video's exact correspondences at the processing resolution
   (``omnimotion_core.synthetic.exact_flow_set``: every ordered pair, every pixel, mask = visible in frame j).
 
@@ -73,7 +74,9 @@ from omnimotion_core.synthetic import (
     to_tapvid,
     video_name,
 )
-from omnimotion_core.trackers import get_tracker
+from omnimotion_core.flow import FlowEngineConfig, build_flow_engine
+from omnimotion_core.flow.engines import DisConfig
+from omnimotion_core.trackers import flow_tracker
 from storage.flow_store import open_pair_source
 from storage.layout import video_id_from_name
 from storage.results_table import summarize_video_metrics
@@ -195,9 +198,10 @@ def run_video(dataset: Path, synthetic: SyntheticVideo, name: str, root: Path, s
     frames = open_video(group).read_frames()
     key = {"seed": seed, "video": name}
     rows = []
+    flow_config = FlowConfig(engine=FlowEngineConfig(dis=DisConfig(preset=args.dis_preset)))
     for method in BASELINES:
         started = time.perf_counter()
-        tracks, occluded = get_tracker(method)(frames, sample.query_points)
+        tracks, occluded = flow_tracker(method, build_flow_engine(flow_config.engine))(frames, sample.query_points)
         seconds = time.perf_counter() - started
         rows.append({**key, "method": method, "supervision": "", "step": 0, "fit_s": seconds, "fit_cpu_s": 0.0, "eval_s": 0.0,
                      **score(sample, frames, tracks, occluded, evaluation)})
@@ -209,7 +213,7 @@ def run_video(dataset: Path, synthetic: SyntheticVideo, name: str, root: Path, s
     set_rows = [{**key, "supervision": "exact", "seconds": time.perf_counter() - started, **set_figures(exact, exact)}]
     if "chained" in args.supervision:
         started = time.perf_counter()
-        path = store_flow_set(group, FlowConfig(), LOG)
+        path = store_flow_set(group, flow_config, LOG)
         sets["chained"] = open_pair_source(group, path.name, FitConfig().flow_memory_budget_mib * 2**20)
         set_rows.append({**key, "supervision": "chained", "seconds": time.perf_counter() - started,
                          **set_figures(sets["chained"], exact)})
@@ -325,6 +329,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="model preset")
     parser.add_argument("--steps", type=int, help="fit steps (default: the preset's)")
     parser.add_argument("--eval-every", type=int, default=600, help="steps between evaluations")
+    parser.add_argument("--dis-preset", default=DisConfig().preset, choices=("ultrafast", "fast", "medium"),
+                        help="DIS preset of the chained flow set and of the DIS-C / DIS-D rows")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--supervision", nargs="+", choices=SUPERVISIONS, default=list(SUPERVISIONS),
                         help="flow sets to fit on")
@@ -372,7 +378,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     sets.to_csv(args.out / "supervision_ceiling_sets.csv", index=False)
     title = (f"bench {args.frames} frames at {args.size} px, processed at {args.resolution[0]}x{args.resolution[1]}; "
              f"seeds {' '.join(map(str, args.seeds))} x {args.videos} videos; preset {args.preset}, "
-             f"{config.trainer.num_steps} steps, {args.threads} thread(s)")
+             f"{config.trainer.num_steps} steps, {args.threads} thread(s), DIS {args.dis_preset}")
     text = (f"{title}; mean over videos (query_first, official frame rule; TC in px; ratios = mean AJ / DIS-C mean "
             f"AJ in the same occlusion mode)\n\n{format_table(means)}\n\n{format_sets(sets)}\n")
     (args.out / "supervision_ceiling.md").write_text(text, encoding="utf-8")

@@ -13,24 +13,28 @@ import math
 import torch
 from torch import Tensor
 
-from omnimotion_core.model.omnimotion import OmniMotion
+from omnimotion_core.model.omnimotion import MotionModel
 from omnimotion_core.model.rendering import (
     blend_samples,
     count_near_masked,
+    denormalise_pixels,
     lift_pixels,
     map_to_frames,
+    normalise_pixels,
     project,
     render_rays,
     sample_depths,
 )
 from omnimotion_core.model.sampling import Batch, BatchSampler
+from omnimotion_core.model.surface_model import SurfaceMotion
 
 
 @torch.no_grad()
 def predict_correspondences(
-    model: OmniMotion, batch: Batch, step: int, size: tuple[int, int], chunk_size: int = 4096
+    model: MotionModel, batch: Batch, step: int, size: tuple[int, int], chunk_size: int = 4096
 ) -> Tensor:
-    """The model's training-style correspondence (blended samples, unjittered depths) of a batch's pixels.
+    """The model's training-style correspondence of a batch's pixels (volume: blended samples, unjittered
+    depths; surface: the pixel lifted to its depth).
 
     Args:
         model: the model being fitted.
@@ -42,8 +46,13 @@ def predict_correspondences(
     Returns:
         px_j: [B, P, 2] (x, y) predicted pixels in frame j.
     """
-    rendering = model.config.rendering
     num_pairs, num_pixels, _ = batch.px_i.shape
+    if isinstance(model, SurfaceMotion):
+        frame_i = batch.frame_i.repeat_interleave(num_pixels)
+        frame_j = batch.frame_j.repeat_interleave(num_pixels)
+        u = model.to_canonical(model.lift(normalise_pixels(batch.px_i.reshape(-1, 2), size), frame_i), frame_i)
+        return denormalise_pixels(model.from_canonical(u, frame_j)[:, :2], size).reshape(num_pairs, num_pixels, 2)
+    rendering = model.config.rendering
     px_i = batch.px_i.reshape(-1, 2)
     frame_i = batch.frame_i.repeat_interleave(num_pixels)
     frame_j = batch.frame_j.repeat_interleave(num_pixels)
@@ -101,7 +110,7 @@ def splat_error_maps(
     return torch.where(reached, sums / hits.clamp_min(1e-8), frame_mean[:, None, None])
 
 
-def refresh_error_maps(model: OmniMotion, sampler: BatchSampler, step: int, size: tuple[int, int]) -> Tensor:
+def refresh_error_maps(model: MotionModel, sampler: BatchSampler, step: int, size: tuple[int, int]) -> Tensor:
     """Measure the model's flow error on the sampler's probe pixels and hand the error maps to the sampler.
 
     Draws from the sampler's generator only (the probe's pixels); depths are not jittered.
@@ -115,7 +124,7 @@ def refresh_error_maps(model: OmniMotion, sampler: BatchSampler, step: int, size
     Returns:
         the new error maps [N, H, W] (pixels), on the CPU.
     """
-    device = model.latent.frame_times.device
+    device = next(model.parameters()).device
     probe = sampler.draw_probe(step).to(device)
     px_pred = predict_correspondences(model, probe, step, size)
     error = (px_pred - probe.px_j).norm(dim=-1).cpu()

@@ -58,9 +58,6 @@ class Trainer:
                 "Trainer: the photometric loss is on (losses.photometric_max_weight > 0) but no video was given; "
                 "pass the video or set photometric_max_weight=0"
             )
-        if config.representation == "surface" and config.sampling.hard_mining_every > 0:
-            raise ValueError("Trainer: hard mining is implemented for the volume representation only; set "
-                             "sampling.hard_mining_every=0 with representation='surface'")
         self.config = config
         self.device = torch.device(device)
         self.size = flow_set.size

@@ -147,11 +147,26 @@ def test_surface_fit_is_deterministic_and_resumes_exactly():
         torch.testing.assert_close(resumed.model.state_dict()[name], value, atol=0, rtol=0)
 
 
-def test_surface_representation_refuses_hard_mining():
-    config = small_surface_config()
-    config = replace(config, sampling=replace(config.sampling, hard_mining_every=10))
-    with pytest.raises(ValueError, match="hard mining"):
-        Trainer(config, make_flow_set(), None)
+def test_surface_hard_mining_probes_the_tracked_correspondences():
+    """The hard-mining probe predicts what ``track`` returns for the same pixels, and its maps steer the sampler."""
+    from omnimotion_core.model.hard_mining import predict_correspondences, refresh_error_maps
+
+    config = small_surface_config(steps=4)
+    config = replace(config, sampling=replace(config.sampling, hard_mining_every=2, hard_mining_pairs_per_frame=2,
+                                              hard_mining_pixels_per_pair=16))
+    flow_set = make_flow_set()
+    trainer = Trainer(config, flow_set, None)
+    trainer.fit(progress=False)
+    probe = trainer.sampler.draw_probe(trainer.step)
+    predicted = predict_correspondences(trainer.model, probe, trainer.step, flow_set.size)
+    num_pixels = probe.px_i.shape[1]
+    queries = torch.cat([probe.frame_i.repeat_interleave(num_pixels)[:, None].float(),
+                         probe.px_i.reshape(-1, 2).flip(-1)], dim=1)
+    tracks, _ = track(trainer.model, queries, flow_set.num_frames, flow_set.size)
+    expected = tracks[torch.arange(len(queries)), probe.frame_j.repeat_interleave(num_pixels)]
+    torch.testing.assert_close(predicted.reshape(-1, 2), expected, atol=1e-4, rtol=0)
+    maps = refresh_error_maps(trainer.model, trainer.sampler, trainer.step, flow_set.size)
+    assert maps.shape == (flow_set.num_frames, *flow_set.size) and torch.isfinite(maps).all() and maps.max() > 0
 
 
 def test_surface_losses_hand_case():
