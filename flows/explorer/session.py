@@ -28,6 +28,8 @@ from storage.tapvid import TapVidSample
 MASK_TRUSTED_RGBA = (40, 200, 80, 110)
 MASK_UNTRUSTED_RGBA = (230, 40, 40, 150)
 """Colours of the consistency overlay: trusted correspondences green, the others red (semi-transparent)."""
+LIVE_DEPTH_PIXELS = 64 * 64
+"""Rays of a pseudo-depth map rendered live (a fit without exported depth)."""
 
 
 class ExplorerError(Exception):
@@ -89,9 +91,15 @@ class ModelTracks:
         return TrackAnswer(tracks[0].cpu().numpy(), occluded[0].cpu().numpy(), (float(frame), y, x))
 
     def depth(self, frame: int) -> np.ndarray:
-        """The model's pseudo-depth [H, W] of one frame."""
+        """The model's pseudo-depth [H, W] of one frame, rendered on a grid of at most
+        :data:`LIVE_DEPTH_PIXELS` rays over the whole frame and resized: a volume model renders every ray with
+        K samples, and a full 256x256 map takes seconds on a CPU (an exported fit stores full maps)."""
+        height, width = self.size
+        scale = min(1.0, math.sqrt(LIVE_DEPTH_PIXELS / (height * width)))
+        grid = (max(2, round(height * scale)), max(2, round(width * scale)))
         with self._lock:
-            return pseudo_depth(self.model, frame, self.size).cpu().numpy()
+            depth = pseudo_depth(self.model, frame, grid).cpu().numpy()
+        return cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class StoredTracks:
