@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flows.explorer.session import ExplorerContent, ModelTracks, StoredTracks, TrackSource
 from omnimotion_core.metrics import tapvid_metrics
 from omnimotion_core.model.config_dict import config_from_dict
 from storage import layout
@@ -20,7 +21,6 @@ from storage.prediction_store import read_predictions
 from storage.results_table import summarize_video_metrics
 from storage.tapvid import TapVidSample
 from storage.view_target import FitEntry, PairMasks, ViewTarget, open_video_target
-from flows.explorer.session import ExplorerContent, ModelTracks, StoredTracks, TrackSource
 from tasks.fit import load_fitted_model, load_logged_model
 
 DEFAULT_FPS = 10.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.flows.explorer.conftest import HAND_START, HIDDEN_FRAME, NUM_FRAMES, SIZE
-from tests.flows.explorer.test_view_cli import start_view
+from tests.flows.explorer.test_view_cli import STOP_SECONDS, start_view
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -41,7 +40,7 @@ def served(fitted_video: Path) -> Iterator[str]:
     process, url = start_view(str(fitted_video))
     yield url
     process.terminate()
-    process.communicate(timeout=30)
+    process.communicate(timeout=STOP_SECONDS)
     assert process.returncode == 0
 
 
@@ -79,7 +78,8 @@ def test_a_click_draws_the_apis_track_with_occluded_frames_hollow_and_dashed(bro
     _click_pixel(page, 12, 7)
     page.wait_for_function("window.explorer.queries.length === 1", timeout=30_000)
     clicked = page.evaluate("window.explorer.queries[0].answer")
-    assert (clicked["frame"], clicked["x"], clicked["y"]) == (2, pytest.approx(12, abs=0.05), pytest.approx(7, abs=0.05))
+    near = pytest.approx(12, abs=0.05), pytest.approx(7, abs=0.05)
+    assert (clicked["frame"], clicked["x"], clicked["y"]) == (2, *near)
     expected = _api_track(served, methods[0], 2, clicked["x"], clicked["y"])["points"]
     drawn = _drawn_points(page, 0)
     assert [(p["t"], p["x"], p["y"], p["occluded"]) for p in drawn] == [
@@ -120,4 +120,4 @@ def test_a_refused_query_shows_its_reason_on_the_page(browser: object, served: s
         page.check(toggle)
     page.wait_for_function("document.getElementById('depth').src.startsWith('blob:')", timeout=30_000)
     page.wait_for_function("document.getElementById('mask').src.startsWith('blob:')", timeout=30_000)
-    assert page.locator("#truth-layer rect").count() > 0
+    page.wait_for_function("document.querySelectorAll('#truth-layer rect').length > 0", timeout=30_000)
