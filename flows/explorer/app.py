@@ -28,7 +28,7 @@ def run_view(
     methods = ", ".join(source.label for source in content.sources)
     print(f"omnimotion view: {content.title} ({session.num_frames} frames, {session.width}x{session.height}); "
           f"methods: {methods}", flush=True)
-    print(f"omnimotion view: serving on {server_url(bound)} (Ctrl-C stops it)", flush=True)
-    serve_until_stopped(bound)
+    serve_until_stopped(bound, lambda: print(f"omnimotion view: serving on {server_url(bound)} (Ctrl-C stops it)",
+                                              flush=True))
     print("omnimotion view: stopped", flush=True)
     return 0

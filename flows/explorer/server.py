@@ -189,10 +189,12 @@ def _stop_on_sigterm() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def serve_until_stopped(server: ExplorerServer) -> None:
-    """Serve until Ctrl-C (SIGINT) or SIGTERM, then close the socket."""
+def serve_until_stopped(server: ExplorerServer, announce: Callable[[], None]) -> None:
+    """Call ``announce`` (e.g. print the URL) once Ctrl-C (SIGINT) and SIGTERM stop the server cleanly, then
+    serve until either comes, and close the socket."""
     try:
         with _stop_on_sigterm():
+            announce()
             server.serve_forever()
     except (KeyboardInterrupt, _Stop):
         pass
