@@ -248,8 +248,21 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.run(command, check=False).returncode
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    from flows.explorer.app import run_view
+    from flows.explorer.loading import LoadConfig
+    from flows.explorer.server import ServerConfig
+    from storage.layout import mlflow_tracking_uri
+
+    data_root = _data_root(args.data_root)
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow_tracking_uri(data_root)
+    return run_view(Path(args.target).resolve() if args.target else None, args.video, args.mlflow_run, uri,
+                    data_root, LoadConfig(device=args.device), ServerConfig(host=args.host, port=args.port))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, eval, demo, ui)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, eval, demo, ui,
+    view)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -378,6 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(run=_cmd_ui)
+
+    view = with_root(commands.add_parser(
+        "view", help="explore a fitted video in the browser: click a pixel, see its track through every frame"))
+    view.add_argument("target", nargs="?", help="a video group with a finished fit (<root>/videos/NAME.zarr) or a "
+                      "benchmark's results folder (<root>/results/DATASET)")
+    view.add_argument("--video", help="the video of a results folder to show (default: the first of its run table)")
+    view.add_argument("--mlflow-run", metavar="RUN_ID", help="instead of TARGET: a benchmark's per-video MLflow run "
+                      "(its logged model; the video group from --data-root)")
+    view.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the data "
+                      "root's mlflow.db)")
+    view.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    view.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    view.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="torch device of the models")
+    view.set_defaults(run=_cmd_view)
     return parser
 
 
