@@ -36,7 +36,7 @@ from omnimotion_core.synthetic import (
     resize_synthetic_preset,
 )
 from storage.tapvid import write_tapvid_davis_pickle
-from storage.video_sources import resize_frame
+from storage.frames import resize_frame
 
 
 def run_table(frames: int, size: int, root: Path) -> str:

@@ -55,13 +55,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from omnimotion_core.metrics import QueryMode
 from storage.errors import InputError
 from storage.publish import atomic_file
 from storage.safe_pickle import load_pickle_safely
-from storage.video_sources import resize_frame
+from storage.frames import resize_frame
 
 TapVidFormat = Literal["davis", "kinetics", "rgb_stacking"]
-QueryMode = Literal["first", "strided"]
 
 QUERY_STRIDE = 5
 """Frames between two query frames in ``"strided"`` mode (tapnet's default ``query_stride``)."""
