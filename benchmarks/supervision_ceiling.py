@@ -60,10 +60,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flows.config import EvaluationConfig, FitConfig, FlowConfig
 from omnimotion_core.appearance import check_appearance
+from omnimotion_core.flow import FlowConfig
 from omnimotion_core.flow_set import FlowSet, PairSource
-from omnimotion_core.metrics import tapvid_metrics
 from omnimotion_core.model import PRESETS, OmniMotionConfig, Trainer, track
 from omnimotion_core.synthetic import (
     SyntheticVideo,
@@ -73,13 +72,14 @@ from omnimotion_core.synthetic import (
     to_tapvid,
     video_name,
 )
-from omnimotion_core.trackers import get_tracker
+from omnimotion_core.trackers import build_tracker
 from storage.flow_store import open_pair_source
 from storage.layout import video_id_from_name
-from storage.results_table import summarize_video_metrics
 from storage.tapvid import TapVidSample, load_tapvid_sample, write_tapvid_davis_pickle
 from storage.video_sources import open_video_source
 from storage.video_store import IngestConfig, ingest, open_video
+from tasks.config import EvaluationConfig, FitConfig
+from tasks.evaluate import score_tracks
 from tasks.flow import store_flow_set
 
 SUPERVISIONS = ("exact", "chained")
@@ -105,10 +105,7 @@ def score(sample: TapVidSample, frames: np.ndarray, tracks: np.ndarray, occluded
     checked = check_appearance(frames, sample.query_points, tracks, occluded, evaluation.appearance_check)
     figures = {}
     for mode, flags in zip(MODES, (occluded, checked), strict=True):
-        metrics = tapvid_metrics(sample.query_points[None], sample.occluded[None], sample.target_points[None],
-                                 flags[None], tracks[None], query_mode=evaluation.query_mode,
-                                 frame_rule=evaluation.frame_rule)
-        summary = summarize_video_metrics(metrics)
+        summary = score_tracks(sample, tracks, flags, evaluation)
         figures.update({f"{column}_{mode}": summary[key] for column, key in METRICS.items()})
     return figures
 
@@ -197,7 +194,7 @@ def run_video(dataset: Path, synthetic: SyntheticVideo, name: str, root: Path, s
     rows = []
     for method in BASELINES:
         started = time.perf_counter()
-        tracks, occluded = get_tracker(method)(frames, sample.query_points)
+        tracks, occluded = build_tracker(method)(frames, sample.query_points)
         seconds = time.perf_counter() - started
         rows.append({**key, "method": method, "supervision": "", "step": 0, "fit_s": seconds, "fit_cpu_s": 0.0, "eval_s": 0.0,
                      **score(sample, frames, tracks, occluded, evaluation)})

@@ -44,6 +44,7 @@ import numpy as np
 
 from omnimotion_core.metrics import QueryMode
 from storage.errors import InputError
+from storage.frames import resize_frame
 from storage.tapvid import (
     POINT_TOLERANCE,
     ObjectAreas,
@@ -52,7 +53,6 @@ from storage.tapvid import (
     check_resolution,
     sample_queries,
 )
-from storage.frames import resize_frame
 from storage.video_sources import IMAGE_EXTENSIONS, ImageFolderSource
 
 ANNOTATIONS_DIR = "joint_annotations"

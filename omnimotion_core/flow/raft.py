@@ -36,24 +36,6 @@ MIN_PADDED_SIDE = DOWNSAMPLE * 2**CORR_LEVELS
 
 
 @dataclass(frozen=True)
-class RaftConfig:
-    """Which RAFT to run and how (the weights themselves come from a file read by ``storage``)."""
-
-    variant: RaftVariant = "large"
-    """``"large"`` (5.3 M parameters, convex upsampling) or ``"small"`` (1.0 M, bilinear upsampling)."""
-    num_iterations: int = 20
-    """Recurrent refinement steps per pair (OmniMotion's preprocessing uses 20, torchvision's default 12)."""
-    device: str = "cpu"
-    """Torch device the model runs on, e.g. ``"cpu"`` or ``"cuda:0"``."""
-
-    def __post_init__(self) -> None:
-        if self.variant not in ("large", "small"):
-            raise ValueError(f"RAFT variant must be 'large' or 'small', got {self.variant!r}")
-        if self.num_iterations < 1:
-            raise ValueError(f"RAFT num_iterations must be >= 1, got {self.num_iterations}")
-
-
-@dataclass(frozen=True)
 class RaftArchitecture:
     """Layer widths of one RAFT variant, as torchvision's ``raft_large`` / ``raft_small`` set them."""
 
