@@ -19,9 +19,8 @@ Each (seed, video, supervision) is fitted by ``Trainer`` with ``FitConfig(preset
 and at the end the TAP-Vid queries (query_first, official frame rule) are tracked with the model
 (``omnimotion_core.model.track``) and scored twice from the same tracks: with the model's own occlusion
 (``own``) and after the appearance check (``checked``; ``omnimotion_core.appearance.check_appearance`` with
-``EvaluationConfig``'s setting, as ``track_with_model`` stores them). Scoring is
-``omnimotion_core.metrics.tapvid_metrics`` + ``storage.results_table.summarize_video_metrics``, as
-``tasks/evaluate.py`` does (it has no function callable without Prefect). delta_avg and TC do not depend on
+``EvaluationConfig``'s setting, as ``track_with_model`` stores them). Scoring is ``tasks.evaluate.score_tracks``,
+the function the ``evaluate_tapvid`` task runs. delta_avg and TC do not depend on
 the predicted occlusion, so own and checked agree on them. Evaluation time is not on the fit clock: ``fit_s``
 is wall seconds of ``Trainer.fit`` only, ``fit_cpu_s`` the process CPU seconds it took (all threads; robust to
 other jobs sharing the cores, which inflate ``fit_s``). DIS-C and DIS-D (``omnimotion_core.trackers``) run on the same
@@ -87,7 +86,7 @@ BASELINES = ("dis-c", "dis-d")
 MODES = ("own", "checked")
 METRICS = {"AJ": "average_jaccard", "delta_avg": "average_pts_within_thresh", "OA": "occlusion_accuracy",
            "TC": "temporal_coherence"}
-"""Column name -> key of :func:`summarize_video_metrics` (fractions; TC in pixels at the processing resolution)."""
+"""Column name -> key of :func:`tasks.evaluate.score_tracks` (fractions; TC in pixels at the processing resolution)."""
 
 LOG = logging.getLogger("supervision_ceiling")
 

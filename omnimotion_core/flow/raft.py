@@ -2,7 +2,10 @@
 
 The modules below name their parameters and buffers exactly as torchvision's ``raft_large`` and
 ``raft_small`` do, so torchvision's published checkpoints (``raft_large_C_T_SKHT_V2-ff5fadd5.pth``,
-``raft_small_C_T_V2-01064c6d.pth``, ...) load with ``strict=True`` and torchvision is not needed.
+``raft_small_C_T_V2-01064c6d.pth``, ...) load with ``strict=True`` and torchvision is not needed. It cannot
+be used here: the torchvision that matches torch 2.13.0 (0.28.0) is a CUDA build on PyPI, and beside the CPU
+torch wheel ``import torchvision`` fails ("operator torchvision::nms does not exist": its ``_C.so`` links
+``libtorch_cuda.so`` and ``libc10_cuda.so``, which the CPU wheel lacks).
 Reading the file is :mod:`storage.raft_weights`' job; this module takes the state dict.
 
 Flow maps frame i to frame j: ``flow[y, x] = (dx, dy)`` in pixels, so pixel (x, y) of frame i lands on
