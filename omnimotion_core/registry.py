@@ -10,7 +10,8 @@ entries name a :class:`Method` or a sequence of them, e.g. in its ``pyproject.to
     [project.entry-points."omnimotion_pipeline.methods"]
     my-tracker = "my_package.tracking:METHOD"
 
-Entry points are read on the first lookup that needs them (see :meth:`MethodRegistry.load_entry_points`).
+Entry points are read on the first listing, or lookup of a name not registered yet (see
+:meth:`MethodRegistry.load_entry_points`), so that a plugin may import the modules that register built-ins.
 """
 
 from __future__ import annotations
@@ -175,12 +176,13 @@ class MethodRegistry:
         return [method.name for method in self._all().values() if not kinds or isinstance(method, kinds)]
 
     def find(self, name: str) -> Method | None:
-        """The method called ``name``, or None."""
-        return self._all().get(name)
+        """The method called ``name``, or None; entry points are read only when no registered method has it."""
+        method = self._methods.get(name)
+        return self._all().get(name) if method is None else method
 
     def get(self, name: str, kind: type[AnyMethod]) -> AnyMethod:
         """The method of kind ``kind`` called ``name``; otherwise a ValueError listing that kind's names."""
-        method = self._all().get(name)
+        method = self.find(name)
         if not isinstance(method, kind):
             words = KIND_NAMES[kind.kind]
             raise ValueError(f"unknown {words} {name!r}; {words}s: {', '.join(self.names(kind))}")

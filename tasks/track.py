@@ -13,6 +13,7 @@ from omnimotion_core.appearance import check_appearance
 from omnimotion_core.flow import FlowConfig, FlowEngineConfig
 from omnimotion_core.methods import METHODS, ModelMethod, TrackerMethod, run_methods
 from omnimotion_core.registry import Tracker
+from omnimotion_core.trackers import build_tracker
 from storage.ground_truth import load_ground_truth
 from storage.prediction_store import (
     Predictions,
@@ -27,13 +28,10 @@ from tasks.flow import flow_params, load_flow_engine, weights_key
 
 
 def _engine_config(method: TrackerMethod, flow: FlowConfig) -> FlowEngineConfig | None:
-    """The flow engine of a tracker that runs on one: the configured engine when it is the one the tracker
-    names, else that engine with default settings (the configured settings of every built-in engine kept,
-    e.g. the RAFT weights); None for a tracker without engine."""
+    """The flow engine a tracker runs on: the engine it names, with the configured engine settings (e.g. the
+    RAFT weights and device; the defaults where none were set); None for a tracker without engine."""
     if method.flow_engine is None:
         return None
-    if flow.engine.engine == method.flow_engine:
-        return flow.engine
     return dataclasses.replace(flow.engine, engine=method.flow_engine)
 
 
@@ -56,9 +54,8 @@ def check_method(method: str, flow: FlowConfig) -> None:
 
 def build_pipeline_tracker(method: str, flow: FlowConfig) -> Tracker:
     """The registered tracker ``method`` on its flow engine built from ``flow`` (weights read from disk)."""
-    tracker = METHODS.get(method, TrackerMethod)
-    engine_config = _engine_config(tracker, flow)
-    return tracker.factory(None if engine_config is None else load_flow_engine(engine_config))
+    engine_config = _engine_config(METHODS.get(method, TrackerMethod), flow)
+    return build_tracker(method, None if engine_config is None else load_flow_engine(engine_config))
 
 
 def predict_tracks(
