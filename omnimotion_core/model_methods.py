@@ -23,14 +23,16 @@ def _no_invertible(config: OmniMotionConfig) -> OmniMotionConfig:
     return replace(config, bijection=replace(config.bijection, kind="mlp"))
 
 
+_ABLATION = "ablation of the paper's volume model: "
+
 for _method in (
     ModelMethod(name="omnimotion", description="fit the OmniMotion model per video (the preset's representation)",
                 options=_FIT_OPTIONS, configure=lambda config: config),
-    ModelMethod(name="omnimotion-uniform", description="ablation: pairs and pixels drawn uniformly (no hard mining)",
+    ModelMethod(name="omnimotion-uniform", description=_ABLATION + "pairs and pixels drawn uniformly (no hard mining)",
                 options=_FIT_OPTIONS, configure=_uniform_sampling, representations=("volume",)),
-    ModelMethod(name="omnimotion-no-photometric", description="ablation: no photometric loss",
+    ModelMethod(name="omnimotion-no-photometric", description=_ABLATION + "no photometric loss",
                 options=_FIT_OPTIONS, configure=_no_photometric, representations=("volume",)),
-    ModelMethod(name="omnimotion-no-invertible", description="ablation: two MLPs instead of the invertible mapping",
+    ModelMethod(name="omnimotion-no-invertible", description=_ABLATION + "two MLPs instead of the invertible mapping",
                 options=_FIT_OPTIONS, configure=_no_invertible, representations=("volume",)),
 ):
     METHODS.register(_method)

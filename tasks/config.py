@@ -93,8 +93,9 @@ class FitConfig:
         model_method = METHODS.get(method, ModelMethod)
         config = PRESETS[self.preset]
         if model_method.representations is not None and config.representation not in model_method.representations:
-            raise ValueError(f"model method {method!r} applies to the {' / '.join(model_method.representations)} "
-                             f"representation; preset {self.preset!r} uses the {config.representation!r} representation")
+            raise ValueError(f"model method {method!r} ({model_method.description}) needs the "
+                             f"{' or '.join(model_method.representations)} representation; preset {self.preset!r} "
+                             f"uses the {config.representation!r} representation")
         trainer = config.trainer
         if self.num_steps is not None:
             trainer = replace(trainer, num_steps=self.num_steps)
