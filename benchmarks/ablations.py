@@ -18,9 +18,11 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from flows.benchmark import benchmark
-from flows.config import MODEL_METHODS, FitConfig, PipelineConfig
+from flows.config import PipelineConfig
+from omnimotion_core.methods import METHODS, ModelMethod
 from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
 from storage.tapvid import write_tapvid_davis_pickle
+from tasks.config import FitConfig
 
 
 def main() -> None:
@@ -40,7 +42,7 @@ def main() -> None:
         write_tapvid_davis_pickle(dataset, generate_tapvid_dataset(config, seed=0))
     pipeline = PipelineConfig(data_root=root, fit=FitConfig(num_steps=args.steps, cpu_threads=args.cpu_threads))
     started = time.perf_counter()
-    result = benchmark(str(dataset), [*MODEL_METHODS, "dis-c"], pipeline)
+    result = benchmark(str(dataset), [*METHODS.names(ModelMethod), "dis-c"], pipeline)
     print(result.table_markdown)
     for video, method, message in result.failures:
         print(f"FAILED {video} / {method}: {message}")

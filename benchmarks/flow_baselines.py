@@ -35,8 +35,8 @@ from omnimotion_core.synthetic import (
     generate_tapvid_dataset,
     resize_synthetic_preset,
 )
+from storage.frames import resize_frame
 from storage.tapvid import write_tapvid_davis_pickle
-from storage.video_sources import resize_frame
 
 
 def run_table(frames: int, size: int, root: Path) -> str:

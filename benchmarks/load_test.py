@@ -32,10 +32,11 @@ import psutil
 from mlflow import MlflowClient
 
 from flows.benchmark import BenchmarkResult, benchmark
-from flows.config import EvaluationConfig, FitConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
 from storage.tapvid import write_tapvid_davis_pickle
+from tasks.config import EvaluationConfig, FitConfig
 
 MIB = 1024 * 1024
 

@@ -23,10 +23,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.benchmark import benchmark
-from flows.config import EvaluationConfig, FitConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
 from storage.tapvid import write_tapvid_davis_pickle
+from tasks.config import EvaluationConfig, FitConfig
 
 
 async def _task_seconds(flow_run_id: str) -> tuple[int, float]:

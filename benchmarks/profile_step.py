@@ -39,8 +39,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import omnimotion_core.model.trainer as trainer_module
-from flows.config import FitConfig, FlowConfig
-from omnimotion_core.flow import compute_flow_set
+from omnimotion_core.flow import FlowConfig, compute_flow_set
 from omnimotion_core.flow_set import FlowSet
 from omnimotion_core.model import (
     OmniMotionConfig,
@@ -51,7 +50,8 @@ from omnimotion_core.model import (
 from omnimotion_core.model.bijection import CouplingLayer
 from omnimotion_core.model.gabor_net import GaborFilter
 from omnimotion_core.synthetic import generate_synthetic_video, resize_synthetic_preset
-from storage.video_sources import resize_frame
+from storage.frames import resize_frame
+from tasks.config import FitConfig
 from tasks.flow import load_flow_engine
 
 REGION = "part::"

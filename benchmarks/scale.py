@@ -32,7 +32,6 @@ import numpy as np
 import torch
 import zarr
 
-from flows.config import FitConfig
 from omnimotion_core.flow import (
     ConsistencyConfig,
     FlowEngineConfig,
@@ -54,6 +53,7 @@ from storage.flow_store import (
     flow_set_name,
     read_flow_set,
 )
+from tasks.config import FitConfig
 
 GIB = 2**30
 MIB = 2**20

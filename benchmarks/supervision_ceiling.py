@@ -20,9 +20,8 @@ Each (seed, video, supervision) is fitted by ``Trainer`` with ``FitConfig(preset
 and at the end the TAP-Vid queries (query_first, official frame rule) are tracked with the model
 (``omnimotion_core.model.track``) and scored twice from the same tracks: with the model's own occlusion
 (``own``) and after the appearance check (``checked``; ``omnimotion_core.appearance.check_appearance`` with
-``EvaluationConfig``'s setting, as ``track_with_model`` stores them). Scoring is
-``omnimotion_core.metrics.tapvid_metrics`` + ``storage.results_table.summarize_video_metrics``, as
-``tasks/evaluate.py`` does (it has no function callable without Prefect). delta_avg and TC do not depend on
+``EvaluationConfig``'s setting, as ``track_with_model`` stores them). Scoring is ``tasks.evaluate.score_tracks``,
+the function the ``evaluate_tapvid`` task runs. delta_avg and TC do not depend on
 the predicted occlusion, so own and checked agree on them. Evaluation time is not on the fit clock: ``fit_s``
 is wall seconds of ``Trainer.fit`` only, ``fit_cpu_s`` the process CPU seconds it took (all threads; robust to
 other jobs sharing the cores, which inflate ``fit_s``). DIS-C and DIS-D (``omnimotion_core.trackers``) run on the same
@@ -61,10 +60,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flows.config import EvaluationConfig, FitConfig, FlowConfig
 from omnimotion_core.appearance import check_appearance
+from omnimotion_core.flow import DisConfig, FlowConfig, FlowEngineConfig, build_flow_engine
 from omnimotion_core.flow_set import FlowSet, PairSource
-from omnimotion_core.metrics import tapvid_metrics
 from omnimotion_core.model import PRESETS, OmniMotionConfig, Trainer, track
 from omnimotion_core.synthetic import (
     SyntheticVideo,
@@ -74,15 +72,14 @@ from omnimotion_core.synthetic import (
     to_tapvid,
     video_name,
 )
-from omnimotion_core.flow import FlowEngineConfig, build_flow_engine
-from omnimotion_core.flow.engines import DisConfig
-from omnimotion_core.trackers import flow_tracker
+from omnimotion_core.trackers import build_tracker
 from storage.flow_store import open_pair_source
 from storage.layout import video_id_from_name
-from storage.results_table import summarize_video_metrics
 from storage.tapvid import TapVidSample, load_tapvid_sample, write_tapvid_davis_pickle
 from storage.video_sources import open_video_source
 from storage.video_store import IngestConfig, ingest, open_video
+from tasks.config import EvaluationConfig, FitConfig
+from tasks.evaluate import score_tracks
 from tasks.flow import store_flow_set
 
 SUPERVISIONS = ("exact", "chained")
@@ -90,7 +87,7 @@ BASELINES = ("dis-c", "dis-d")
 MODES = ("own", "checked")
 METRICS = {"AJ": "average_jaccard", "delta_avg": "average_pts_within_thresh", "OA": "occlusion_accuracy",
            "TC": "temporal_coherence"}
-"""Column name -> key of :func:`summarize_video_metrics` (fractions; TC in pixels at the processing resolution)."""
+"""Column name -> key of :func:`tasks.evaluate.score_tracks` (fractions; TC in pixels at the processing resolution)."""
 
 LOG = logging.getLogger("supervision_ceiling")
 
@@ -108,10 +105,7 @@ def score(sample: TapVidSample, frames: np.ndarray, tracks: np.ndarray, occluded
     checked = check_appearance(frames, sample.query_points, tracks, occluded, evaluation.appearance_check)
     figures = {}
     for mode, flags in zip(MODES, (occluded, checked), strict=True):
-        metrics = tapvid_metrics(sample.query_points[None], sample.occluded[None], sample.target_points[None],
-                                 flags[None], tracks[None], query_mode=evaluation.query_mode,
-                                 frame_rule=evaluation.frame_rule)
-        summary = summarize_video_metrics(metrics)
+        summary = score_tracks(sample, tracks, flags, evaluation)
         figures.update({f"{column}_{mode}": summary[key] for column, key in METRICS.items()})
     return figures
 
@@ -201,7 +195,7 @@ def run_video(dataset: Path, synthetic: SyntheticVideo, name: str, root: Path, s
     flow_config = FlowConfig(engine=FlowEngineConfig(dis=DisConfig(preset=args.dis_preset)))
     for method in BASELINES:
         started = time.perf_counter()
-        tracks, occluded = flow_tracker(method, build_flow_engine(flow_config.engine))(frames, sample.query_points)
+        tracks, occluded = build_tracker(method, build_flow_engine(flow_config.engine))(frames, sample.query_points)
         seconds = time.perf_counter() - started
         rows.append({**key, "method": method, "supervision": "", "step": 0, "fit_s": seconds, "fit_cpu_s": 0.0, "eval_s": 0.0,
                      **score(sample, frames, tracks, occluded, evaluation)})

@@ -4,12 +4,14 @@
     .venv/bin/python benchmarks/time_to_accuracy.py --dataset tapvid_davis.pkl --videos 1 --device cuda
 
 Without ``--dataset`` the synthetic ``bench`` preset is generated (``--videos``, ``--frames``, ``--size``,
-``--seed``). Each video is processed the way the ``benchmark`` flow does it: ingested at the evaluation
-resolution, all-pairs DIS flow (default flow settings) stored in zarr and read back, chained into long-gap
-correspondences (``FlowConfig.chaining``), fitted with the preset by ``Trainer``; every ``--eval-every``
-steps the TAP-Vid queries are tracked with the model, passed through the appearance check and scored
-(official frame rule, TC in pixels at the evaluation resolution). Evaluation time is not on the fit clock.
-The chained-flow baseline (DIS-C) is run on the same frames in the same process, with the same check.
+``--seed``). Each video goes through the pipeline's own functions, as the ``benchmark`` flow runs them:
+ingested at the evaluation resolution, its flow set stored and chained by ``tasks.flow.store_flow_set``
+(default flow settings), fitted by the trainer that ``tasks.fit.build_trainer`` builds on the stored chained
+set; every ``--eval-every`` steps the TAP-Vid queries are tracked by ``tasks.fit.predict_with_model`` (which
+applies the appearance check) and scored by ``tasks.evaluate.score_tracks`` (official frame rule, TC in
+pixels at the evaluation resolution). Evaluation time is not on the fit clock. The chained-flow baseline
+(DIS-C) runs through ``tasks.track.build_pipeline_tracker`` and ``tasks.track.predict_tracks`` on the same
+frames, with the same check.
 
 Prints the table of the mean over videos at each evaluation, then throughput (iterations/s, ray samples/s),
 peak memory (CPU RSS; CUDA max allocated) and the model FLOP utilisation: the FLOP/s achieved by the fit
@@ -21,6 +23,7 @@ square matmul of the same dtype measured on the same device in the same process.
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import resource
@@ -37,16 +40,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from flows.config import EvaluationConfig, FitConfig, FlowConfig
-from omnimotion_core.appearance import check_appearance
-from omnimotion_core.flow import chain_flow_set, compute_flow_set
-from omnimotion_core.metrics import tapvid_metrics
-from omnimotion_core.model import OmniMotionConfig, Trainer, track
+from omnimotion_core.flow import FlowConfig
+from omnimotion_core.flow_set import PairSource
+from omnimotion_core.model import OmniMotionConfig, Trainer
 from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
-from omnimotion_core.trackers import get_tracker
-from storage.flow_store import flow_set_name, read_flow_set, write_flow_set
 from storage.layout import video_id_from_name
-from storage.results_table import summarize_video_metrics
 from storage.tapvid import (
     TapVidSample,
     list_tapvid_videos,
@@ -55,8 +53,11 @@ from storage.tapvid import (
 )
 from storage.video_sources import open_video_source
 from storage.video_store import IngestConfig, ingest, open_video
-from tasks.fit import resolve_device
-from tasks.flow import flow_params, load_flow_engine
+from tasks.config import EvaluationConfig, FitConfig
+from tasks.evaluate import score_tracks
+from tasks.fit import load_fit_inputs, predict_with_model, resolve_device
+from tasks.flow import store_flow_set
+from tasks.track import build_pipeline_tracker, predict_tracks
 
 METRICS = {"AJ": "average_jaccard", "delta_avg": "average_pts_within_thresh", "OA": "occlusion_accuracy",
            "TC": "temporal_coherence"}
@@ -69,23 +70,17 @@ def _size(text: str) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def evaluate_model(trainer: Trainer, frames: np.ndarray, sample: TapVidSample, evaluation: EvaluationConfig) -> dict:
+    """Track the sample's queries with the trainer's model as ``track_with_model`` does and score them as
+    ``evaluate_tapvid`` does."""
+    tracks, occluded = predict_with_model(trainer.model, frames, sample.query_points, evaluation)
+    return score(sample, tracks, occluded, evaluation)
+
+
 def score(sample: TapVidSample, tracks: np.ndarray, occluded: np.ndarray, evaluation: EvaluationConfig) -> dict:
-    """AJ, delta_avg, OA, TC of predicted tracks [N, T, 2] (x, y) px and occlusion [N, T] after the appearance
-    check, as the track and evaluate tasks do."""
-    occluded = check_appearance(sample.video, sample.query_points, tracks, occluded, evaluation.appearance_check)
-    metrics = tapvid_metrics(
-        sample.query_points[None], sample.occluded[None], sample.target_points[None], occluded[None], tracks[None],
-        query_mode=evaluation.query_mode, frame_rule=evaluation.frame_rule,
-    )
-    summary = summarize_video_metrics(metrics)
+    """The table's columns (AJ, delta_avg, OA, TC) of :func:`tasks.evaluate.score_tracks`."""
+    summary = score_tracks(sample, tracks, occluded, evaluation)
     return {column: summary[key] for column, key in METRICS.items()}
-
-
-def evaluate_model(trainer: Trainer, sample: TapVidSample, evaluation: EvaluationConfig) -> dict:
-    """Track the sample's queries with the trainer's model (as ``track_with_model`` does) and score them."""
-    queries = torch.from_numpy(sample.query_points).to(trainer.device)
-    tracks, occluded = track(trainer.model, queries, trainer.model.num_frames, trainer.size)
-    return score(sample, tracks.cpu().numpy(), occluded.cpu().numpy(), evaluation)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -119,7 +114,7 @@ def matmul_flops_per_second(device: torch.device, dtype: torch.dtype, n: int = 1
     return 2.0 * n**3 / best
 
 
-def flops_per_step(config: OmniMotionConfig, flow_set, video: np.ndarray, device: torch.device) -> int:
+def flops_per_step(config: OmniMotionConfig, flow_set: PairSource, video: np.ndarray, device: torch.device) -> int:
     """FLOPs of one fit step (forward, backward; FlopCounterMode counts matmuls), on a throw-away Trainer."""
     probe = Trainer(config, flow_set, video, device=device)
     with FlopCounterMode(display=False) as counter:
@@ -146,30 +141,26 @@ def run_video(
     video_id = video_id_from_name(f"{dataset.stem}-{name}")
     group_path = ingest(open_video_source(dataset, name), root, video_id, IngestConfig(size=evaluation.resolution))
     frames = open_video(group_path).read_frames()
-    flow = FlowConfig()
+    logger = logging.getLogger(f"time_to_accuracy.{name}")
     started = time.perf_counter()
-    params = flow_params(flow)
-    computed = compute_flow_set(frames, load_flow_engine(flow.engine), flow.pairs, flow.consistency)
-    direct = read_flow_set(group_path, write_flow_set(group_path, flow_set_name(params), computed, params).name)
-    flow_set = chain_flow_set(direct, frames, flow.chaining)
+    flow_set = store_flow_set(group_path, FlowConfig(), logger)
     flow_seconds = time.perf_counter() - started
-    del computed, direct
     started = time.perf_counter()
-    chained = get_tracker("dis-c")(frames, sample.query_points)
+    chained = predict_tracks(build_pipeline_tracker("dis-c", FlowConfig()), frames, sample.query_points, evaluation)
     rows = [{"video": name, "method": "dis-c", "step": 0, "fit_s": time.perf_counter() - started,
              **score(sample, *chained, evaluation)}]
-    print(f"{name}: flow set {len(flow_set.pairs)} pairs in {flow_seconds:.1f} s; DIS-C AJ {100 * rows[0]['AJ']:.1f}",
+    flows, video = load_fit_inputs(group_path, str(flow_set), FitConfig(), logger)
+    print(f"{name}: flow set {len(flows.pairs)} pairs in {flow_seconds:.1f} s; DIS-C AJ {100 * rows[0]['AJ']:.1f}",
           flush=True)
-    video = frames.astype(np.float32) / 255.0
-    step_flops = flops_per_step(config, flow_set, video, device)
+    step_flops = flops_per_step(config, flows, video, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    trainer = Trainer(config, flow_set, video, device=device)
+    trainer = Trainer(config, flows, video, device=device)
     fit_seconds = busy_seconds = 0.0
     clock = busy_clock(device)
     while True:
         started = time.perf_counter()
-        figures = evaluate_model(trainer, sample, evaluation)
+        figures = evaluate_model(trainer, frames, sample, evaluation)
         rows.append({"video": name, "method": "omnimotion", "step": trainer.step, "fit_s": fit_seconds,
                      "eval_s": time.perf_counter() - started, **figures})
         print(f"{name}: step {trainer.step:5d}  fit {fit_seconds:7.1f} s  AJ {100 * figures['AJ']:.1f}  "
@@ -186,7 +177,8 @@ def run_video(
     dtype = torch.bfloat16 if config.trainer.autocast and device.type == "cuda" else torch.float32
     speed = {
         "video": name, "steps": trainer.step, "fit_s": fit_seconds, "busy_s": busy_seconds, "flow_s": flow_seconds,
-        "step_flops": step_flops, "matmul_flops_per_s": matmul_flops_per_second(device, dtype), "memory": peak_memory_text(device),
+        "step_flops": step_flops, "matmul_flops_per_s": matmul_flops_per_second(device, dtype),
+        "memory": peak_memory_text(device),
     }
     return rows, speed
 
@@ -225,7 +217,8 @@ def plot(means: pd.DataFrame, path: Path, title: str) -> None:
 
 def format_table(means: pd.DataFrame) -> str:
     """Markdown table of the means: method, step, fit seconds and the four metrics."""
-    lines = ["| method | step | fit s (DIS-C: tracking s) | AJ | delta_avg | OA | TC |", "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| method | step | fit s (DIS-C: tracking s) | AJ | delta_avg | OA | TC |",
+             "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in means.sort_values(["method", "step"], ascending=[True, True]).itertuples():
         lines.append(f"| {row.method} | {row.step} | {row.fit_s:.1f} | {100 * row.AJ:.1f} | {100 * row.delta_avg:.1f} "
                      f"| {100 * row.OA:.1f} | {row.TC:.2f} |")

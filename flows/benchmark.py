@@ -15,8 +15,9 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 
-from flows.config import MODEL_METHODS, PipelineConfig
+from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
+from omnimotion_core.methods import METHODS, ModelMethod
 from storage import layout
 from storage.badja import find_badja_sequence, is_badja_folder, list_badja_sequences
 from storage.errors import InputError
@@ -140,7 +141,8 @@ def tracking_target(config: PipelineConfig, dataset_name: str) -> TrackingTarget
     return TrackingTarget(
         tracking_uri=uri,
         experiment=config.experiment or dataset_name,
-        artifact_root=layout.mlflow_artifacts_dir(config.data_root) / layout.video_id_from_name(config.experiment or dataset_name),
+        artifact_root=(layout.mlflow_artifacts_dir(config.data_root)
+                       / layout.video_id_from_name(config.experiment or dataset_name)),
     )
 
 
@@ -195,8 +197,8 @@ def _benchmark(
     """
     logger = get_run_logger()
     for method in methods:
-        if method not in MODEL_METHODS:
-            check_method(method, config.flow)
+        check_method(method, config.flow)
+    model_methods = set(METHODS.names(ModelMethod))
     dataset_path = Path(dataset).resolve()
     dataset_name = layout.source_name(dataset_path)
     selected = list_benchmark_videos(dataset_path, videos)
@@ -221,12 +223,12 @@ def _benchmark(
         video_id = layout.video_id_from_name(f"{dataset_name}-{video.name}")
         group = ingest.submit(video.source, video_id, data_root, config.ingest_config(), tapvid_name=video.tapvid_name)
         flow_set = None
-        if any(method in MODEL_METHODS for method in methods):
+        if model_methods.intersection(methods):
             flow_set = flows.submit(group, config.flow)
         chains = []
         for method in methods:
             stages: list[tuple[str, PrefectFuture]] = [("ingest_video", group)]
-            if method in MODEL_METHODS:
+            if method in model_methods:
                 with dask.annotate(resources=config.fit.dask_resources or {}):
                     fitted = fit.submit(group, flow_set, config.fit, method)
                 stages += [("compute_flow_set", flow_set), ("fit_model", fitted)]

@@ -8,12 +8,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
-from flows.config import MODEL_METHODS, EvaluationConfig, FitConfig, FlowConfig
 from omnimotion_core.appearance import AppearanceCheckConfig
+from omnimotion_core.flow import FlowConfig
+from omnimotion_core.flow.engines import DisPreset
+from omnimotion_core.flow.pairs import PairMode
+from omnimotion_core.flow.raft import RaftVariant
+from omnimotion_core.methods import METHODS, FlowEngineMethod, format_methods, run_methods
+from omnimotion_core.metrics import FrameRule, QueryMode
 from omnimotion_core.model import PRESETS
+from omnimotion_core.synthetic.config import SYNTHETIC_PRESETS
 from storage.errors import StorageError
-from tasks.track import BASELINE_METHODS
+from tasks.config import EvaluationConfig, FitConfig, FitDevice
 
 DATA_ROOT_ENV = "OMNIMOTION_DATA_ROOT"
 DEMO_METHODS = ("zero_motion", "dis-c", "dis-d", "omnimotion")
@@ -155,7 +162,7 @@ def _fit_config(args: argparse.Namespace) -> FitConfig:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from flows.config import EvaluationConfig, PipelineConfig
+    from flows.config import PipelineConfig
     from flows.process_video import compute_flows, process_video
     from flows.runners import make_task_runner, resolve_runner_config
     from tasks.flow import import_external_tracks
@@ -235,6 +242,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     ))
 
 
+def _cmd_methods(args: argparse.Namespace) -> int:
+    print(format_methods())
+    return 0
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -261,8 +273,8 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, eval, demo, ui,
-    view)."""
+    """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, eval, demo,
+    methods, ui, view)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -274,14 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--preset", default="fast", choices=tuple(sorted(PRESETS)), help="model preset")
         sub.add_argument("--steps", type=int, help="fitting steps (default: the preset's)")
         sub.add_argument("--seed", type=int, help="fitting seed (default: the preset's)")
-        sub.add_argument("--fit-device", default="auto", choices=("auto", "cpu", "cuda"))
+        sub.add_argument("--fit-device", default="auto", choices=get_args(FitDevice))
         sub.add_argument("--cpu-threads", type=int, help="torch threads per fit on CPU")
         sub.add_argument("--fit-resources", help="Dask resource a fit needs on a cluster, e.g. GPU=1")
         return sub
 
     synth = commands.add_parser("synth", help="generate a synthetic TAP-Vid-DAVIS-format pickle")
     synth.add_argument("out", help="output .pkl path")
-    synth.add_argument("--preset", default="bench", choices=("small", "bench"))
+    synth.add_argument("--preset", default="bench", choices=tuple(SYNTHETIC_PRESETS))
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--frames", type=int, help="override the preset's frames per video")
     synth.add_argument("--size", type=_size, help="override the preset's HEIGHTxWIDTH")
@@ -303,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--size", type=_size, default=EvaluationConfig().resolution, metavar="HxW",
                          help="HEIGHTxWIDTH at which videos are processed and scored (default 256x256, as "
                          "TAP-Vid; also for a BADJA folder, whose PCK-T is measured in source pixels)")
-        sub.add_argument("--query-mode", default="first", choices=("first", "strided"))
-        sub.add_argument("--frame-rule", default="tapvid", choices=("tapvid", "all_but_query"))
+        sub.add_argument("--query-mode", default="first", choices=get_args(QueryMode))
+        sub.add_argument("--frame-rule", default="tapvid", choices=get_args(FrameRule))
         check = AppearanceCheckConfig()
         sub.add_argument("--no-appearance-check", action="store_true", help="keep each tracker's own occlusion "
                          "(default: also mark a point occluded where its patch no longer looks like its query patch)")
@@ -321,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "there is scored when NAME.tapvid.pkl (a TAP-Vid DAVIS-format pickle with the entry NAME) "
                        "lies beside it")
     bench.add_argument("--videos", nargs="+", metavar="NAME", help="only these videos of the dataset (default: all)")
-    bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD",
-                       help=f"any of: {', '.join([*MODEL_METHODS, *BASELINE_METHODS])}")
+    bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD", choices=run_methods(),
+                       help=f"any of: {', '.join(run_methods())} (omnimotion methods describes each)")
     with_fit_options(bench)
     bench.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (for raft-c / raft-d)")
     bench.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
@@ -334,12 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_cmd_benchmark)
 
     def with_flow_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--engine", default="dis", choices=("dis", "farneback", "raft"))
-        sub.add_argument("--dis-preset", default="fast", choices=("ultrafast", "fast", "medium"))
+        sub.add_argument("--engine", default="dis", choices=METHODS.names(FlowEngineMethod),
+                         help="; ".join(f"{method.name}: {method.description}"
+                                        for method in METHODS.methods(FlowEngineMethod)))
+        sub.add_argument("--dis-preset", default="fast", choices=get_args(DisPreset))
         sub.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (engine raft)")
-        sub.add_argument("--raft-variant", default="large", choices=("large", "small"))
+        sub.add_argument("--raft-variant", default="large", choices=get_args(RaftVariant))
         sub.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
-        sub.add_argument("--pairs", default="auto", choices=("auto", "all", "windowed"),
+        sub.add_argument("--pairs", default="auto", choices=get_args(PairMode),
                          help="auto: all ordered pairs up to 64 frames, else a window plus long-range pairs")
         sub.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
         sub.add_argument("--no-chaining", action="store_true", help="fit on the direct flow only (default: "
@@ -367,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = with_flow_options(with_root(commands.add_parser(name, help=help_text)))
         if name == "process":
             with_fit_options(sub).add_argument("--no-fit", action="store_true", help="stop after the flow set")
-        sub.add_argument("source", help="video file, folder of images, TAP-Vid pickle" + (", or a .zarr group" if name == "flow" else ""))
+        sub.add_argument("source", help="video file, folder of images, TAP-Vid pickle"
+                         + (", or a .zarr group" if name == "flow" else ""))
         sub.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
         sub.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")
         sub.add_argument("--max-frames", type=int)
@@ -386,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=300, help="fitting steps of omnimotion")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
+
+    methods = commands.add_parser("methods", help="list every registered method: flow engines, trackers, model "
+                                  "methods (plugins included)")
+    methods.set_defaults(run=_cmd_methods)
 
     ui = with_root(commands.add_parser("ui", help="start the MLflow UI on the run store"))
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")

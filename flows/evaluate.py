@@ -10,13 +10,13 @@ from prefect import flow, get_run_logger
 
 from flows.config import PipelineConfig
 from storage import layout
+from storage.ground_truth import list_ground_truth_videos
 from storage.prediction_store import list_predictions, read_predictions
 from storage.results_table import (
     build_results_table,
     render_results_table,
     write_results_table,
 )
-from storage.ground_truth import list_ground_truth_videos
 from tasks.caching import cached
 from tasks.evaluate import evaluate_tapvid
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import dask
 from prefect import flow, get_run_logger
 
-from flows.config import FitConfig, FlowConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
+from omnimotion_core.flow import FlowConfig
 from storage import layout
 from tasks.caching import cached
+from tasks.config import FitConfig
 from tasks.fit import export_tracks, fit_model
 from tasks.flow import (
     compute_flow_chunk,

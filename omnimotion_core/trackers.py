@@ -1,15 +1,16 @@
-"""Registry of the point trackers that run without model fitting (the baselines of the results table).
+"""The trackers that run without model fitting (the baselines of the results table), registered in the
+method registry, and :func:`build_tracker`, which builds any registered tracker.
 
-A tracker takes the frames of a video and TAP-Vid query points and returns tracks and occlusion.
-``TRACKERS`` holds the ones that need nothing else; the RAFT flow trackers need weights, so the caller
-reads them, builds the engine and gets the tracker from :func:`flow_tracker`.
+A tracker (:class:`omnimotion_core.registry.Tracker`) takes the frames of a video and TAP-Vid query points
+and returns tracks and occlusion. ``<engine>-c`` chains consecutive flow, ``<engine>-d`` flows directly from
+the query frame (the paper's RAFT-C / RAFT-D rows); both run on a flow engine the caller builds (the
+pipeline reads its weights, if any, through ``storage``), with the 3 px cycle check of the default
+:class:`ConsistencyConfig`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
-from typing import Literal
 
 import numpy as np
 
@@ -21,87 +22,77 @@ from omnimotion_core.flow import (
     track_chained,
     track_direct,
 )
-from omnimotion_core.flow.engines import EngineName
+from omnimotion_core.registry import METHODS, FlowEngineMethod, Tracker, TrackerMethod
 from omnimotion_core.zero_motion import track_zero_motion
 
-Tracker = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""(frames uint8 [T, H, W, 3], query_points [N, 3] (t, y, x) px) -> (tracks [N, T, 2] (x, y) px, occluded [N, T])."""
-
-FlowFollow = Literal["chained", "direct"]
-
-FLOW_TRACKER_METHODS: dict[str, tuple[EngineName, FlowFollow]] = {
-    "dis-c": ("dis", "chained"),
-    "dis-d": ("dis", "direct"),
-    "farneback-c": ("farneback", "chained"),
-    "farneback-d": ("farneback", "direct"),
-    "raft-c": ("raft", "chained"),
-    "raft-d": ("raft", "direct"),
-}
-"""Flow tracker name -> (flow engine it needs, how it follows points). ``<engine>-c`` chains consecutive
-flow, ``<engine>-d`` flows directly from the query frame (the paper's RAFT-C / RAFT-D rows)."""
+FollowPoints = Callable[[np.ndarray, np.ndarray, FlowEngine, ConsistencyConfig], tuple[np.ndarray, np.ndarray]]
+"""``track_chained`` or ``track_direct``: (frames, query_points, engine, consistency) -> (tracks, occluded)."""
 
 
 def _zero_motion(frames: np.ndarray, query_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return track_zero_motion(query_points, num_frames=frames.shape[0])
 
 
-def flow_tracker(method: str, engine: FlowEngine) -> Tracker:
-    """The flow tracker ``method`` (a key of ``FLOW_TRACKER_METHODS``) running on ``engine``, with the
-    3 px cycle check of the default :class:`ConsistencyConfig`.
+class FlowTracker:
+    """A flow tracker: ``follow`` (chained or direct) on one engine, with the default cycle check."""
 
-    Raises:
-        ValueError: ``method`` is not a flow tracker, or ``engine`` is not the engine it names.
-    """
-    if method not in FLOW_TRACKER_METHODS:
-        raise ValueError(
-            f"unknown flow tracker {method!r}; flow trackers: {', '.join(sorted(FLOW_TRACKER_METHODS))}"
-        )
-    engine_name, follow = FLOW_TRACKER_METHODS[method]
-    if engine.config.engine != engine_name:
-        raise ValueError(
-            f"flow tracker {method!r} needs a {engine_name!r} flow engine, got {engine.config.engine!r}"
-        )
-    if follow == "chained":
-        return partial(_run_flow_tracker, track_chained, engine)
-    elif follow == "direct":
-        return partial(_run_flow_tracker, track_direct, engine)
-    else:
-        raise ValueError(f"unknown way to follow points {follow!r}; expected 'chained' or 'direct'")
+    def __init__(self, follow: FollowPoints, engine: FlowEngine | None) -> None:
+        """
+        Args:
+            follow: :func:`track_chained` or :func:`track_direct`.
+            engine: the built flow engine it runs on.
+        """
+        if engine is None:
+            raise ValueError("a flow tracker needs a flow engine")
+        self.follow = follow
+        self.engine = engine
+
+    def __call__(self, frames: np.ndarray, query_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Track ``query_points`` [N, 3] (t, y, x) through ``frames`` uint8 [T, H, W, 3]; see ``follow``."""
+        return self.follow(frames, query_points, self.engine, ConsistencyConfig())
 
 
-def _run_flow_tracker(
-    follow: Callable[..., tuple[np.ndarray, np.ndarray]],
-    engine: FlowEngine,
-    frames: np.ndarray,
-    query_points: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    return follow(frames, query_points, engine, ConsistencyConfig())
+def _flow_tracker(follow: FollowPoints) -> Callable[[FlowEngine | None], Tracker]:
+    def factory(engine: FlowEngine | None) -> Tracker:
+        return FlowTracker(follow, engine)
+
+    return factory
 
 
-TRACKERS: dict[str, Tracker] = {
-    "zero_motion": _zero_motion,
-    **{
-        method: flow_tracker(method, build_flow_engine(FlowEngineConfig(engine=engine_name)))
-        for method, (engine_name, _) in FLOW_TRACKER_METHODS.items()
-        if engine_name != "raft"
-    },
+_FOLLOW: dict[str, tuple[FollowPoints, str]] = {
+    "c": (track_chained, "chained frame to frame"),
+    "d": (track_direct, "straight from the query frame"),
 }
-"""Name -> tracker, for the trackers that need no weights: ``zero_motion`` and the DIS / Farneback flow
-trackers with the engine's default settings."""
+_ENGINES = (("dis", ()), ("farneback", ()), ("raft", ("--raft-weights", "--device")))
+
+METHODS.register(TrackerMethod(
+    name="zero_motion", description="every point stays where it was queried and is never occluded (the floor)",
+    factory=lambda engine: _zero_motion,
+))
+for _engine, _options in _ENGINES:
+    for _suffix, (_follow, _how) in _FOLLOW.items():
+        METHODS.register(TrackerMethod(
+            name=f"{_engine}-{_suffix}",
+            description=f"{METHODS.get(_engine, FlowEngineMethod).title} flow {_how}; occluded where the cycle check fails",
+            options=_options, factory=_flow_tracker(_follow), flow_engine=_engine,
+        ))
 
 
-def get_tracker(method: str) -> Tracker:
-    """The weight-free tracker called ``method``; an unknown name lists the known ones.
+def build_tracker(name: str, engine: FlowEngine | None = None) -> Tracker:
+    """The registered tracker ``name``; one that runs on a flow engine runs on ``engine``, or when that is
+    None on its engine with default settings (an engine that needs weights cannot be built that way).
 
     Raises:
-        ValueError: unknown ``method``, or a RAFT method (it needs weights: use :func:`flow_tracker`).
+        ValueError: unknown ``name``, ``engine`` is not the engine the tracker runs on, or the default
+            engine needs weights (build it with them and pass it).
     """
-    if method in FLOW_TRACKER_METHODS and method not in TRACKERS:
-        raise ValueError(
-            f"RAFT methods need weights: {method!r} is built by the caller with flow_tracker({method!r}, engine) "
-            "once it has read the weights (storage.raft_weights.read_raft_weights) and built the engine "
-            "(build_flow_engine(FlowEngineConfig(engine='raft', ...), state_dict))"
-        )
-    if method not in TRACKERS:
-        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(sorted(TRACKERS))}")
-    return TRACKERS[method]
+    method = METHODS.get(name, TrackerMethod)
+    if method.flow_engine is None:
+        if engine is not None:
+            raise ValueError(f"tracker {name!r} runs on no flow engine, got the {engine.name!r} engine")
+        return method.factory(None)
+    if engine is None:
+        engine = build_flow_engine(FlowEngineConfig(engine=method.flow_engine))
+    elif engine.name != method.flow_engine:
+        raise ValueError(f"flow tracker {name!r} needs a {method.flow_engine!r} flow engine, got {engine.name!r}")
+    return method.factory(engine)

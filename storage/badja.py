@@ -42,17 +42,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from omnimotion_core.metrics import QueryMode
 from storage.errors import InputError
+from storage.frames import resize_frame
 from storage.tapvid import (
     POINT_TOLERANCE,
     ObjectAreas,
-    QueryMode,
     TapVidSample,
     check_query_mode,
     check_resolution,
     sample_queries,
 )
-from storage.video_sources import IMAGE_EXTENSIONS, ImageFolderSource, resize_frame
+from storage.video_sources import IMAGE_EXTENSIONS, ImageFolderSource
 
 ANNOTATIONS_DIR = "joint_annotations"
 FRAMES_DIR = Path("DAVIS") / "JPEGImages"
@@ -273,7 +274,7 @@ def load_badja_sample(
     """The sample of sequence ``name`` of the BADJA folder ``root`` (see the module docstring).
 
     ``resolution`` is (height, width) of the output frames, None keeping the source size; frames are
-    resized by the rule every stored frame follows (:func:`storage.video_sources.resize_frame`), so they
+    resized by the rule every stored frame follows (:func:`storage.frames.resize_frame`), so they
     equal the frames ingested from the sequence's folder at that size. ``max_frames`` keeps only the
     first frames (as ingesting with ``IngestConfig.max_frames`` does) and the labels among them.
     """

@@ -143,7 +143,7 @@ def _contiguous_runs(rows: np.ndarray) -> list[tuple[np.ndarray, slice]]:
     breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
     return [
         (positions, slice(int(run[0]), int(run[-1]) + 1))
-        for positions, run in zip(np.split(order, breaks), np.split(sorted_rows, breaks))
+        for positions, run in zip(np.split(order, breaks), np.split(sorted_rows, breaks), strict=True)
         if len(run)
     ]
 
@@ -347,7 +347,7 @@ class FlowSetWriter:
         mask_array = self._group[MASK_ARRAY]
         for start in range(0, len(self._pairs), _COUNT_BATCH):
             masks = mask_array[start : start + _COUNT_BATCH]
-            for source, mask in zip(self._pairs[start : start + _COUNT_BATCH, 0], masks):
+            for source, mask in zip(self._pairs[start : start + _COUNT_BATCH, 0], masks, strict=True):
                 counts[source] += mask
         counts_array = self._group.create_array(
             COUNTS_ARRAY, shape=counts.shape, dtype="int32", chunks=(1, height, width)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omnimotion_core.metrics import QueryMode
 from storage.badja import badja_files, is_badja_folder, list_badja_sequences, load_badja_sample
-from storage.tapvid import QueryMode, TapVidSample, list_tapvid_videos, load_tapvid_sample
+from storage.tapvid import TapVidSample, list_tapvid_videos, load_tapvid_sample
 
 
 def load_ground_truth(

@@ -55,13 +55,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from omnimotion_core.metrics import QueryMode
 from storage.errors import InputError
+from storage.frames import resize_frame
 from storage.publish import atomic_file
 from storage.safe_pickle import load_pickle_safely
-from storage.video_sources import resize_frame
 
 TapVidFormat = Literal["davis", "kinetics", "rgb_stacking"]
-QueryMode = Literal["first", "strided"]
 
 QUERY_STRIDE = 5
 """Frames between two query frames in ``"strided"`` mode (tapnet's default ``query_stride``)."""
@@ -171,7 +171,7 @@ def _records_by_name(origin: str, data: object, dataset_format: TapVidFormat) ->
                 f"{origin}: video names must be strings, got {bad_keys[0]!r} ({_describe(bad_keys[0])})"
             )
         return dict(data)
-    return dict(zip(_list_names(len(data)), data))
+    return dict(zip(_list_names(len(data)), data, strict=True))
 
 
 def _detect_format(origin: str, data: object) -> TapVidFormat:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from storage.errors import InputError
+from storage.tapvid import read_tapvid_video
 
 SourceKind = Literal["video_file", "image_folder", "array", "tapvid_pickle"]
 
@@ -77,17 +78,6 @@ def to_rgb_uint8(image: np.ndarray, origin: str) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     raise InputError(f"{origin}: unsupported image shape {image.shape}; expected [H, W] or [H, W, 1-4]")
-
-
-def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize ``uint8 [H, W, 3]`` to ``size = (height, width)``: ``INTER_AREA`` when the pixel count
-    shrinks (antialiased), ``INTER_LINEAR`` otherwise. The one resize rule of every stored frame."""
-    height, width = size
-    if frame.shape[:2] == (height, width):
-        return frame
-    shrinking = height * width < frame.shape[0] * frame.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(frame, (width, height), interpolation=interpolation)
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -252,8 +242,6 @@ class TapVidVideoSource(ArraySource):
     """The frames of one video of a TAP-Vid pickle (any of the three formats), at their stored size."""
 
     def __init__(self, path: Path, name: str) -> None:
-        from storage.tapvid import read_tapvid_video
-
         path = Path(path)
         super().__init__(read_tapvid_video(path, name), description=f"{path.resolve()}::{name}")
         digest = hashlib.sha256(_hash_files([path]).encode("ascii"))

@@ -18,7 +18,8 @@ import zarr
 
 from storage import layout, publish
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
-from storage.video_sources import SourceInfo, VideoSource, resize_frame
+from storage.frames import resize_frame
+from storage.video_sources import SourceInfo, VideoSource
 
 _APPEND_BATCH = 16
 

@@ -17,8 +17,8 @@ import torch
 import zarr
 from prefect import get_run_logger, task
 
-from flows.config import EvaluationConfig, FitConfig
 from omnimotion_core.appearance import check_appearance
+from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model import (
     MotionModel,
     OmniMotionConfig,
@@ -54,6 +54,8 @@ from tasks.caching import (
     store_identity,
     video_identity,
 )
+from tasks.config import EvaluationConfig, FitConfig
+from tasks.flow import Logger
 
 LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
 
@@ -65,6 +67,30 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("fit device 'cuda' was asked for but torch sees no CUDA device")
     return device
+
+
+def load_fit_inputs(video_group: Path, flow_set: str, fit: FitConfig, logger: Logger) -> tuple[PairSource, np.ndarray]:
+    """What a fit reads: the flow set ``flow_set`` of ``video_group`` (loaded whole within
+    ``fit.flow_memory_budget_mib``, else streamed from zarr, which is reported to ``logger``) and the stored
+    frames as float32 [T, H, W, 3] RGB in [0, 1]."""
+    group = open_video(video_group)
+    flows = open_pair_source(video_group, Path(flow_set).name, fit.flow_memory_budget_mib * 2**20)
+    if isinstance(flows, ZarrPairSource):
+        logger.info("%s: flow set over %d MiB, streamed from zarr", group.video_id, fit.flow_memory_budget_mib)
+    return flows, group.read_frames().astype(np.float32) / 255.0
+
+
+def predict_with_model(
+    model: MotionModel, frames: np.ndarray, query_points: np.ndarray, evaluation: EvaluationConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted model's tracks [N, T, 2] (x, y) px and occlusion [N, T] of ``query_points`` [N, 3] (t, y, x)
+    on ``frames`` uint8 [T, H, W, 3], after the appearance check every stored prediction passes through."""
+    device = next(model.parameters()).device
+    size = (int(frames.shape[1]), int(frames.shape[2]))
+    tracks, occluded = track(model, torch.from_numpy(query_points).to(device), len(frames), size)
+    tracks_np = tracks.cpu().numpy()
+    return tracks_np, check_appearance(frames, query_points, tracks_np, occluded.cpu().numpy(),
+                                       evaluation.appearance_check)
 
 
 def fit_params(fit: FitConfig, flow_set: str, method: str) -> dict[str, object]:
@@ -129,10 +155,7 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
     device = resolve_device(fit.device)
     if device == "cpu" and fit.cpu_threads is not None:
         torch.set_num_threads(fit.cpu_threads)
-    flows = open_pair_source(Path(video_group), Path(flow_set).name, fit.flow_memory_budget_mib * 2**20)
-    if isinstance(flows, ZarrPairSource):
-        logger.info("%s: flow set over %d MiB, streamed from zarr", group.video_id, fit.flow_memory_budget_mib)
-    video = group.read_frames().astype(np.float32) / 255.0
+    flows, video = load_fit_inputs(Path(video_group), flow_set, fit, logger)
     trainer = Trainer(config, flows, video, device=device)
     history: list[list[float]] = []
     fit_seconds = 0.0
@@ -216,11 +239,7 @@ def _track_with_model(
     sample = load_ground_truth(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution,
                                group.max_frames)
     model = load_fitted_model(Path(fit_dir), fit.model_config(method), group.num_frames, resolve_device(fit.device))
-    device = next(model.parameters()).device
-    tracks, occluded = track(model, torch.from_numpy(sample.query_points).to(device), group.num_frames, group.size)
-    tracks_np = tracks.cpu().numpy()
-    occluded_np = check_appearance(group.read_frames(), sample.query_points, tracks_np, occluded.cpu().numpy(),
-                                   evaluation.appearance_check)
+    tracks_np, occluded_np = predict_with_model(model, group.read_frames(), sample.query_points, evaluation)
     predictions = Predictions(sample.query_points, tracks_np, occluded_np, method, params)
     return str(write_predictions(Path(video_group), predictions))
 

@@ -14,9 +14,9 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.config import FlowConfig
 from omnimotion_core.flow import (
     ChainingConfig,
+    FlowConfig,
     build_flow_engine,
     chain_from_frame,
     compute_pair_chunk,
@@ -39,7 +39,6 @@ from storage.layout import PARTIAL_MARKER
 from storage.raft_weights import read_raft_weights
 from storage.video_store import open_video
 from tasks.caching import StoreCachePolicy, video_identity
-
 
 Logger = logging.Logger | logging.LoggerAdapter
 """Where the flow stage reports progress: a Prefect run logger inside a task, any logger outside."""
@@ -65,23 +64,29 @@ class FlowPlan:
 
 
 def flow_params(config: FlowConfig) -> dict[str, object]:
-    """Parameters that name a flow set: the core's, plus the RAFT weights file when RAFT is used."""
+    """Parameters that name a flow set: the core's, plus, for an engine that reads weights, the weights file's
+    name under ``<engine>_weights`` (e.g. ``raft_weights``)."""
     params: dict[str, object] = dict(flow_set_params(config.engine, config.pairs, config.consistency))
-    if config.engine.engine == "raft":
-        params["raft_weights"] = Path(str(config.engine.raft.weights)).name
+    if config.engine.method.weights_option is not None:
+        params[weights_key(config.engine)] = Path(str(config.engine.method.weights_file(config.engine))).name
     return params
 
 
+def weights_key(config: FlowEngineConfig) -> str:
+    """The key under which the weights file of ``config``'s engine names flow sets and predictions."""
+    return f"{config.engine}_weights"
+
+
 def load_flow_engine(config: FlowEngineConfig) -> FlowEngine:
-    """Build the engine, reading RAFT weights from their local file when the engine is RAFT."""
-    if config.engine == "raft":
-        if config.raft.weights is None:
-            raise ValueError(
-                "RAFT needs weights: set the flow engine's raft.weights to a local torchvision RAFT "
-                "checkpoint (e.g. raft_large_C_T_SKHT_V2-ff5fadd5.pth)"
-            )
-        return build_flow_engine(config, read_raft_weights(Path(config.raft.weights)))
-    return build_flow_engine(config)
+    """Build the engine, reading its weights from their local file when it needs them."""
+    method = config.method
+    if method.weights_option is None:
+        return build_flow_engine(config)
+    weights = method.weights_file(config)
+    if weights is None:
+        raise ValueError(f"{method.title} needs weights: set them with {method.weights_option} "
+                         "(a local checkpoint file, e.g. raft_large_C_T_SKHT_V2-ff5fadd5.pth for RAFT)")
+    return build_flow_engine(config, read_raft_weights(Path(weights)))
 
 
 def _plan_flow_set(video_group: str, config: FlowConfig) -> FlowPlan:

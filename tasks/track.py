@@ -6,18 +6,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prefect import get_run_logger, task
 
-from flows.config import EvaluationConfig, FlowConfig
 from omnimotion_core.appearance import check_appearance
-from omnimotion_core.flow import FlowEngineConfig
-from omnimotion_core.trackers import (
-    FLOW_TRACKER_METHODS,
-    TRACKERS,
-    Tracker,
-    flow_tracker,
-    get_tracker,
-)
+from omnimotion_core.flow import FlowConfig, FlowEngineConfig
+from omnimotion_core.methods import METHODS, ModelMethod, TrackerMethod, run_methods
+from omnimotion_core.registry import Tracker
+from omnimotion_core.trackers import build_tracker
 from storage.ground_truth import load_ground_truth
 from storage.prediction_store import (
     Predictions,
@@ -27,48 +23,60 @@ from storage.prediction_store import (
 )
 from storage.video_store import open_video
 from tasks.caching import StoreCachePolicy, ground_truth_identity, video_identity
-from tasks.flow import flow_params, load_flow_engine
-
-BASELINE_METHODS = tuple(sorted({*TRACKERS, *FLOW_TRACKER_METHODS}))
-"""Every tracker the benchmark can run without fitting a model (RAFT ones need ``--raft-weights``)."""
+from tasks.config import EvaluationConfig
+from tasks.flow import flow_params, load_flow_engine, weights_key
 
 
-def _engine_config(method: str, flow: FlowConfig) -> FlowEngineConfig:
-    """The flow engine of a flow tracker: the configured engine when it is the one the method names,
-    else that engine with default settings (RAFT keeps the configured weights)."""
-    engine_name = FLOW_TRACKER_METHODS[method][0]
-    if flow.engine.engine == engine_name:
-        return flow.engine
-    return FlowEngineConfig(engine=engine_name, raft=flow.engine.raft)
+def _engine_config(method: TrackerMethod, flow: FlowConfig) -> FlowEngineConfig | None:
+    """The flow engine a tracker runs on: the engine it names, with the configured engine settings (e.g. the
+    RAFT weights and device; the defaults where none were set); None for a tracker without engine."""
+    if method.flow_engine is None:
+        return None
+    return dataclasses.replace(flow.engine, engine=method.flow_engine)
 
 
 def check_method(method: str, flow: FlowConfig) -> None:
-    """Raise a clear error for an unknown method, or a RAFT method without weights, before any work."""
-    if method not in BASELINE_METHODS:
-        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(BASELINE_METHODS)}")
-    if method in FLOW_TRACKER_METHODS and _engine_config(method, flow).engine == "raft":
-        weights = flow.engine.raft.weights
-        if weights is None:
-            raise ValueError(f"{method} needs RAFT weights: pass --raft-weights PATH (a local torchvision RAFT checkpoint)")
-        if not Path(weights).is_file():
-            raise ValueError(f"{method}: RAFT weights not found at {weights}")
+    """Raise a clear error for an unknown method, or a tracker whose flow engine lacks its weights file,
+    before any work."""
+    found = METHODS.find(method)
+    if not isinstance(found, ModelMethod | TrackerMethod):
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(run_methods())}")
+    engine = _engine_config(found, flow) if isinstance(found, TrackerMethod) else None
+    if engine is None or engine.method.weights_option is None:
+        return
+    weights = engine.method.weights_file(engine)
+    if weights is None:
+        raise ValueError(f"{method} needs {engine.method.title} weights: pass {engine.method.weights_option} PATH "
+                         "(a local checkpoint file, e.g. a torchvision RAFT checkpoint for RAFT)")
+    if not Path(weights).is_file():
+        raise ValueError(f"{method}: {engine.method.title} weights not found at {weights}")
 
 
-def _tracker(method: str, flow: FlowConfig) -> Tracker:
-    if method not in FLOW_TRACKER_METHODS:
-        return get_tracker(method)
-    return flow_tracker(method, load_flow_engine(_engine_config(method, flow)))
+def build_pipeline_tracker(method: str, flow: FlowConfig) -> Tracker:
+    """The registered tracker ``method`` on its flow engine built from ``flow`` (weights read from disk)."""
+    engine_config = _engine_config(METHODS.get(method, TrackerMethod), flow)
+    return build_tracker(method, None if engine_config is None else load_flow_engine(engine_config))
+
+
+def predict_tracks(
+    tracker: Tracker, frames: np.ndarray, query_points: np.ndarray, evaluation: EvaluationConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """A tracker's tracks [N, T, 2] (x, y) px and occlusion [N, T] of ``query_points`` [N, 3] (t, y, x) on
+    ``frames`` uint8 [T, H, W, 3], after the appearance check every stored prediction passes through."""
+    tracks, occluded = tracker(frames, query_points)
+    return tracks, check_appearance(frames, query_points, tracks, occluded, evaluation.appearance_check)
 
 
 def prediction_params(method: str, evaluation: EvaluationConfig, flow: FlowConfig) -> dict[str, object]:
-    """What names a baseline's predictions: the query and appearance-check settings and, for a flow
-    tracker, its engine."""
+    """What names a baseline's predictions: the query and appearance-check settings and, for a tracker on a
+    flow engine, its engine (and weights file)."""
     params = evaluation.prediction_params()
-    if method in FLOW_TRACKER_METHODS:
-        engine_params = flow_params(dataclasses.replace(flow, engine=_engine_config(method, flow)))
+    engine = _engine_config(METHODS.get(method, TrackerMethod), flow)
+    if engine is not None:
+        engine_params = flow_params(dataclasses.replace(flow, engine=engine))
         params.update(engine=engine_params["engine"], consistency=engine_params["consistency"])
-        if "raft_weights" in engine_params:
-            params["raft_weights"] = engine_params["raft_weights"]
+        if weights_key(engine) in engine_params:
+            params[weights_key(engine)] = engine_params[weights_key(engine)]
     return params
 
 
@@ -91,7 +99,7 @@ def _track_points(
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
-    tracker = _tracker(method, flow)
+    tracker = build_pipeline_tracker(method, flow)
     group = open_video(Path(video_group))
     sample = load_ground_truth(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution,
                                group.max_frames)
@@ -101,8 +109,7 @@ def _track_points(
             f"{video_group}: stored frames are {frames.shape[:3]}, the dataset's video {video_name} is "
             f"{sample.video.shape[:3]} at the evaluation resolution"
         )
-    tracks, occluded = tracker(frames, sample.query_points)
-    occluded = check_appearance(frames, sample.query_points, tracks, occluded, evaluation.appearance_check)
+    tracks, occluded = predict_tracks(tracker, frames, sample.query_points, evaluation)
     get_run_logger().info("%s: %s tracked %d points over %d frames", video_name, method, len(tracks), frames.shape[0])
     predictions = Predictions(sample.query_points, tracks, occluded, method, params)
     return str(write_predictions(Path(video_group), predictions))

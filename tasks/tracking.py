@@ -159,7 +159,8 @@ def _start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str
 
 
 start_benchmark_run = task(
-    _start_benchmark_run, name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE,
+    _start_benchmark_run, name="start_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
+    cache_policy=NO_CACHE,
 )
 
 
@@ -191,7 +192,7 @@ def _log_video_result(
                                     "fit_steps_per_second": summary["steps_per_second"]})
         now = int(time.time() * 1000)
         for row in summary["loss_history"]:
-            for term, value in zip(summary["loss_terms"][1:], row[1:]):
+            for term, value in zip(summary["loss_terms"][1:], row[1:], strict=True):
                 metrics.append(Metric(f"loss/{term}", float(value), now, int(row[0])))
         params += [Param("fit", Path(fit_dir).name), Param("fit_device", str(summary["device"]))]
     for start in range(0, len(metrics), 900):
@@ -212,7 +213,8 @@ def _log_video_result(
 
 
 log_video_result = task(
-    _log_video_result, name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE,
+    _log_video_result, name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
+    cache_policy=NO_CACHE,
 )
 
 
@@ -241,5 +243,6 @@ def _finish_benchmark_run(
 
 
 finish_benchmark_run = task(
-    _finish_benchmark_run, name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure, cache_policy=NO_CACHE,
+    _finish_benchmark_run, name="finish_benchmark_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
+    cache_policy=NO_CACHE,
 )

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from flows.config import FitConfig
 from omnimotion_core.model import pseudo_depth
 from omnimotion_core.visuals import colorize_depth, draw_tracks
 from storage.fit_store import read_fit_summary
@@ -16,6 +15,7 @@ from storage.media import write_loss_curve, write_mp4, write_png
 from storage.prediction_store import read_predictions
 from storage.video_store import open_video
 from tasks.caching import StoreCachePolicy, existing_files, store_identity
+from tasks.config import FitConfig
 from tasks.fit import load_fitted_model, resolve_device
 
 DEPTH_STRIP_FRAMES = 4

@@ -6,6 +6,7 @@ from omnimotion_core.flow.chaining import (
     chain_from_frame,
     consecutive_flows,
 )
+from omnimotion_core.flow.config import FlowConfig
 from omnimotion_core.flow.consistency import (
     ConsistencyConfig,
     color_distance,
@@ -18,8 +19,10 @@ from omnimotion_core.flow.engines import (
     FarnebackConfig,
     FlowEngine,
     FlowEngineConfig,
+    OpenCvFlowEngine,
     PairFlows,
     RaftEngineConfig,
+    RaftFlowEngine,
     build_flow_engine,
     compute_flow,
     iter_pair_flows,
@@ -45,11 +48,14 @@ __all__ = [
     "ConsistencyConfig",
     "DisConfig",
     "FarnebackConfig",
+    "FlowConfig",
     "FlowEngine",
     "FlowEngineConfig",
+    "OpenCvFlowEngine",
     "PairFlows",
     "PairSelectionConfig",
     "RaftEngineConfig",
+    "RaftFlowEngine",
     "build_flow_engine",
     "chain_flow_set",
     "chain_from_frame",

@@ -5,16 +5,20 @@ lands on (x + dx, y + dy) in frame j. DIS and Farneback work on grayscale (BT.60
 frame), one pair at a time; RAFT works on RGB, ``raft.batch_size`` pairs per model call.
 
 :func:`build_flow_engine` turns a :class:`FlowEngineConfig` (plus the RAFT weights, which ``storage``
-reads) into a :class:`FlowEngine`, whose ``compute`` takes batches of frame pairs. :func:`iter_pair_flows`
-feeds an engine the ordered pairs of one video, batch by batch. :func:`compute_flow` is the single-pair
-OpenCV path that needs no engine object.
+reads) into a :class:`FlowEngine` through the engine's entry in the method registry
+(:mod:`omnimotion_core.registry`; the three engines here are registered at the end of this module).
+``FlowEngine.compute`` takes batches of frame pairs. :func:`iter_pair_flows` feeds an engine the ordered
+pairs of one video, batch by batch. :func:`compute_flow` is the single-pair path for engines without weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -29,6 +33,7 @@ from omnimotion_core.flow.raft import (
     compute_raft_flow,
     load_raft_state_dict,
 )
+from omnimotion_core.registry import METHODS, FlowEngineMethod
 
 DisPreset = Literal["ultrafast", "fast", "medium"]
 
@@ -142,36 +147,31 @@ class RaftEngineConfig:
             ) from error
 
 
-EngineName = Literal["dis", "farneback", "raft"]
-ENGINE_NAMES: tuple[EngineName, ...] = ("dis", "farneback", "raft")
-
-
 @dataclass(frozen=True)
 class FlowEngineConfig:
-    """Which optical-flow engine to run and its parameters (only the chosen engine's are used)."""
+    """Which optical-flow engine to run and the settings of the built-in engines (only the chosen
+    engine's are used)."""
 
-    engine: EngineName = "dis"
-    """``"dis"`` (default: fast, good on textured frames), ``"farneback"`` (slower, smoother) or ``"raft"``
-    (learned; needs weights, best on a GPU)."""
+    engine: str = "dis"
+    """A flow engine of the method registry: ``"dis"`` (default: fast, good on textured frames),
+    ``"farneback"`` (slower, smoother), ``"raft"`` (learned; needs weights, best on a GPU) or one that a
+    plugin registered (see :mod:`omnimotion_core.registry`)."""
     dis: DisConfig = field(default_factory=DisConfig)
     farneback: FarnebackConfig = field(default_factory=FarnebackConfig)
     raft: RaftEngineConfig = field(default_factory=RaftEngineConfig)
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINE_NAMES:
-            raise ValueError(f"flow engine must be 'dis', 'farneback' or 'raft', got {self.engine!r}")
+        METHODS.get(self.engine, FlowEngineMethod)
+
+    @property
+    def method(self) -> FlowEngineMethod:
+        """The registry entry of :attr:`engine`."""
+        return METHODS.get(self.engine, FlowEngineMethod)
 
     @property
     def label(self) -> str:
         """Short human-readable name, e.g. ``"dis-fast"``, ``"farneback"`` or ``"raft-large"``."""
-        if self.engine == "dis":
-            return f"dis-{self.dis.preset}"
-        elif self.engine == "farneback":
-            return "farneback"
-        elif self.engine == "raft":
-            return f"raft-{self.raft.variant}"
-        else:
-            raise ValueError(f"unknown flow engine {self.engine!r}")
+        return self.method.label(self)
 
 
 def _make_dis(config: DisConfig) -> cv2.DISOpticalFlow:
@@ -234,105 +234,41 @@ def _check_frame(frame: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be a uint8 [H, W, 3] RGB array, got {got}")
 
 
-def compute_flow(
-    frame_i: np.ndarray,
-    frame_j: np.ndarray,
-    config: FlowEngineConfig,
-    *,
-    pair: tuple[int, int] | None = None,
-) -> np.ndarray:
-    """Dense optical flow from ``frame_i`` to ``frame_j`` with an OpenCV engine (DIS or Farneback).
-
-    Args:
-        frame_i: uint8 [H, W, 3] RGB, the source frame.
-        frame_j: uint8 [H, W, 3] RGB, the target frame (same size).
-        config: engine and its parameters.
-        pair: (i, j) frame indices, only used to name the pair in error messages.
-
-    Returns:
-        float32 [H, W, 2], (dx, dy) in pixels: pixel (x, y) of frame i lands on (x + dx, y + dy) in frame j.
-
-    Raises:
-        ValueError: a frame is not uint8 [H, W, 3], the frames differ in size, the engine is RAFT (use
-            :func:`build_flow_engine`), or the engine returned NaN or infinite values.
-    """
-    where = f" for pair {pair}" if pair is not None else ""
-    _check_frame(frame_i, f"frame_i{where}")
-    _check_frame(frame_j, f"frame_j{where}")
-    if frame_i.shape != frame_j.shape:
-        raise ValueError(f"frames must have the same size{where}, got {frame_i.shape} and {frame_j.shape}")
-    if config.engine == "dis":
-        flow = _run_dis(frame_i, frame_j, config.dis)
-    elif config.engine == "farneback":
-        flow = _run_farneback(frame_i, frame_j, config.farneback)
-    elif config.engine == "raft":
-        raise ValueError(
-            "compute_flow runs only the 'dis' and 'farneback' engines; RAFT needs its weights: build an engine "
-            "with build_flow_engine(config, raft_state_dict) and call its compute(frames_i, frames_j)"
-        )
-    else:
-        raise ValueError(f"unknown flow engine {config.engine!r}; expected 'dis' or 'farneback'")
-    flow = np.asarray(flow, dtype=np.float32)
-    expected = (*frame_i.shape[:2], 2)
-    if flow.shape != expected:
-        raise ValueError(f"flow engine {config.engine!r} returned shape {flow.shape}{where}, expected {expected}")
-    if not np.isfinite(flow).all():
-        bad = int(np.count_nonzero(~np.isfinite(flow[..., 0]) | ~np.isfinite(flow[..., 1])))
-        raise ValueError(
-            f"flow engine {config.label!r} returned NaN or infinite flow at {bad} pixels{where} "
-            f"(frames of size {frame_i.shape[1]}x{frame_i.shape[0]})"
-        )
-    return flow
-
-
-_RAFT_WEIGHTS_HINT = (
-    "RAFT needs weights: set flow engine raft.weights to a local torchvision RAFT checkpoint "
-    "(e.g. raft_large_C_T_SKHT_V2-ff5fadd5.pth)"
-)
-
-
 def _check_batch(frames: np.ndarray, name: str) -> None:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
         got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
         raise ValueError(f"{name} must be a uint8 [B, H, W, 3] RGB array, got {got}")
 
 
-class FlowEngine:
-    """A flow engine ready to run: the config plus, for RAFT, the model with its weights on its device.
+class FlowEngine(ABC):
+    """A flow engine ready to run: the small interface every engine implements.
 
-    Build it with :func:`build_flow_engine`. ``compute`` takes batches of frame pairs; DIS and Farneback
-    run them one by one (exactly as :func:`compute_flow`), RAFT runs ``config.raft.batch_size`` pairs per
-    model call on ``config.raft.device``.
+    ``compute`` checks its input and calls :meth:`_compute`, which an engine implements for a non-empty
+    batch of checked frames; :attr:`batch_size` says how many pairs it takes per call. Build an engine with
+    :func:`build_flow_engine`, which finds the engine of the config's name in the method registry.
     """
 
-    def __init__(self, config: FlowEngineConfig, raft_model: Raft | None = None) -> None:
+    def __init__(self, config: FlowEngineConfig) -> None:
         """
         Args:
-            config: engine and its parameters.
-            raft_model: for RAFT only (required), a model of ``config.raft.variant`` in eval mode with its
-                weights loaded, on ``config.raft.device``.
+            config: the engine's name and settings.
         """
-        if config.engine == "raft":
-            if raft_model is None:
-                raise ValueError(_RAFT_WEIGHTS_HINT)
-            if raft_model.variant != config.raft.variant or raft_model.training:
-                mode = "training" if raft_model.training else "eval"
-                raise ValueError(
-                    f"RAFT engine needs a raft_{config.raft.variant} model in eval mode, "
-                    f"got raft_{raft_model.variant} in {mode} mode"
-                )
-        elif config.engine in ("dis", "farneback"):
-            if raft_model is not None:
-                raise ValueError(f"flow engine {config.engine!r} takes no RAFT model")
-        else:
-            raise ValueError(f"unknown flow engine {config.engine!r}; expected one of {ENGINE_NAMES}")
         self.config: FlowEngineConfig = config
-        self._raft_model = raft_model
+
+    @property
+    def name(self) -> str:
+        """The engine's name in the method registry, e.g. ``"dis"``."""
+        return self.config.engine
 
     @property
     def batch_size(self) -> int:
-        """Pairs per model call: ``raft.batch_size`` for RAFT, 1 for DIS and Farneback (one pair at a time)."""
-        return self.config.raft.batch_size if self.config.engine == "raft" else 1
+        """Pairs per call of :meth:`_compute` (1: one pair at a time)."""
+        return 1
+
+    @abstractmethod
+    def _compute(self, frames_i: np.ndarray, frames_j: np.ndarray, named: list[tuple[int, int]] | None) -> np.ndarray:
+        """Flow of a checked batch: uint8 [B, H, W, 3] twice (B >= 1) -> float32 [B, H, W, 2]; ``named`` holds
+        the (i, j) frame indices of the batch items when known, to name them in errors."""
 
     def compute(self, frames_i: np.ndarray, frames_j: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
         """Dense flow from each frame of ``frames_i`` to the frame of ``frames_j`` at the same batch index.
@@ -365,24 +301,93 @@ class FlowEngine:
             named = [(int(i), int(j)) for i, j in pairs]
         if batch == 0:
             return np.empty((0, height, width, 2), dtype=np.float32)
-        if self.config.engine in ("dis", "farneback"):
-            return np.stack(
-                [
-                    compute_flow(frames_i[b], frames_j[b], self.config, pair=None if named is None else named[b])
-                    for b in range(batch)
-                ]
+        return self._compute(frames_i, frames_j, named)
+
+
+class OpenCvFlowEngine(FlowEngine):
+    """An OpenCV engine (DIS or Farneback): grayscale frames, one pair at a time."""
+
+    def __init__(self, config: FlowEngineConfig, run: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """
+        Args:
+            config: the engine's name and settings.
+            run: ``run(frame_i, frame_j)`` -> the flow of one pair of uint8 [H, W, 3] RGB frames.
+        """
+        super().__init__(config)
+        self._run = run
+
+    def _compute(self, frames_i: np.ndarray, frames_j: np.ndarray, named: list[tuple[int, int]] | None) -> np.ndarray:
+        flows = []
+        for b in range(len(frames_i)):
+            where = "" if named is None else f" for pair {named[b]}"
+            flow = np.asarray(self._run(frames_i[b], frames_j[b]), dtype=np.float32)
+            if not np.isfinite(flow).all():
+                bad = int(np.count_nonzero(~np.isfinite(flow[..., 0]) | ~np.isfinite(flow[..., 1])))
+                raise ValueError(
+                    f"flow engine {self.config.label!r} returned NaN or infinite flow at {bad} pixels{where} "
+                    f"(frames of size {frames_i.shape[2]}x{frames_i.shape[1]})"
+                )
+            flows.append(flow)
+        return np.stack(flows)
+
+
+def build_dis_engine(config: FlowEngineConfig, weights: Mapping[str, torch.Tensor] | None) -> OpenCvFlowEngine:
+    """The DIS engine of ``config.dis`` (it takes no weights)."""
+    _refuse_weights(config, weights)
+    return OpenCvFlowEngine(config, functools.partial(_run_dis, config=config.dis))
+
+
+def build_farneback_engine(config: FlowEngineConfig, weights: Mapping[str, torch.Tensor] | None) -> OpenCvFlowEngine:
+    """The Farneback engine of ``config.farneback`` (it takes no weights)."""
+    _refuse_weights(config, weights)
+    return OpenCvFlowEngine(config, functools.partial(_run_farneback, config=config.farneback))
+
+
+def _refuse_weights(config: FlowEngineConfig, weights: Mapping[str, torch.Tensor] | None) -> None:
+    if weights is not None:
+        raise ValueError(f"flow engine {config.engine!r} takes no RAFT weights; set engine 'raft' to use them")
+
+
+_RAFT_WEIGHTS_HINT = (
+    "RAFT needs weights: set flow engine raft.weights to a local torchvision RAFT checkpoint "
+    "(e.g. raft_large_C_T_SKHT_V2-ff5fadd5.pth)"
+)
+
+
+class RaftFlowEngine(FlowEngine):
+    """RAFT on ``config.raft.device``, ``config.raft.batch_size`` pairs per model call."""
+
+    def __init__(self, config: FlowEngineConfig, raft_model: Raft | None) -> None:
+        """
+        Args:
+            config: the engine's name and settings (``config.raft``).
+            raft_model: a model of ``config.raft.variant`` in eval mode with its weights loaded, on
+                ``config.raft.device``.
+        """
+        if raft_model is None:
+            raise ValueError(_RAFT_WEIGHTS_HINT)
+        if raft_model.variant != config.raft.variant or raft_model.training:
+            mode = "training" if raft_model.training else "eval"
+            raise ValueError(
+                f"RAFT engine needs a raft_{config.raft.variant} model in eval mode, "
+                f"got raft_{raft_model.variant} in {mode} mode"
             )
-        elif self.config.engine == "raft":
-            starts = range(0, batch, self.batch_size)
-            return np.concatenate([self._run_raft(frames_i, frames_j, start, named) for start in starts])
-        else:
-            raise ValueError(f"unknown flow engine {self.config.engine!r}; expected one of {ENGINE_NAMES}")
+        super().__init__(config)
+        self._raft_model = raft_model
+
+    @property
+    def batch_size(self) -> int:
+        """Pairs per model call: ``raft.batch_size``."""
+        return self.config.raft.batch_size
+
+    def _compute(self, frames_i: np.ndarray, frames_j: np.ndarray, named: list[tuple[int, int]] | None) -> np.ndarray:
+        starts = range(0, len(frames_i), self.batch_size)
+        return np.concatenate([self._run_raft(frames_i, frames_j, start, named) for start in starts])
 
     def _run_raft(
         self, frames_i: np.ndarray, frames_j: np.ndarray, start: int, named: list[tuple[int, int]] | None
     ) -> np.ndarray:
         """RAFT flow of batch items [start, start + batch_size): float32 [b, H, W, 2]."""
-        assert self._raft_model is not None
         stop = min(start + self.batch_size, len(frames_i))
         chunk_i, chunk_j = frames_i[start:stop], frames_j[start:stop]
         iterations = self.config.raft.num_iterations
@@ -396,44 +401,72 @@ class FlowEngine:
             ) from error
 
 
-def build_flow_engine(
-    config: FlowEngineConfig, raft_state_dict: Mapping[str, torch.Tensor] | None = None
-) -> FlowEngine:
-    """The engine ``config`` asks for; for RAFT, with ``raft_state_dict`` loaded, on ``config.raft.device``.
-
-    Args:
-        config: engine and its parameters.
-        raft_state_dict: torchvision RAFT weights (``storage.raft_weights.read_raft_weights`` reads them from
-            ``config.raft.weights``); required for RAFT, refused for DIS and Farneback.
+def build_raft_engine(config: FlowEngineConfig, weights: Mapping[str, torch.Tensor] | None) -> RaftFlowEngine:
+    """The RAFT engine of ``config.raft`` with ``weights`` loaded (torchvision's state-dict format, read by
+    ``storage.raft_weights`` from ``config.raft.weights``), on ``config.raft.device``.
 
     Raises:
-        ValueError: RAFT without weights, weights of the other variant or not RAFT's, a CUDA device without
-            CUDA, or weights given to DIS / Farneback.
+        ValueError: no weights, weights of the other variant or not RAFT's, or a CUDA device without CUDA.
     """
-    if config.engine in ("dis", "farneback"):
-        if raft_state_dict is not None:
-            raise ValueError(f"flow engine {config.engine!r} takes no RAFT weights; set engine 'raft' to use them")
-        return FlowEngine(config)
-    elif config.engine == "raft":
-        if raft_state_dict is None:
-            raise ValueError(_RAFT_WEIGHTS_HINT)
-        device = torch.device(config.raft.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"flow engine raft.device is {config.raft.device!r} but torch sees no CUDA device; set it to 'cpu'"
-            )
-        model = build_raft(config.raft.variant)
-        try:
-            load_raft_state_dict(model, raft_state_dict)
-        except ValueError as error:
-            source = config.raft.weights if config.raft.weights is not None else "the given state dict"
-            raise ValueError(
-                f"RAFT weights ({source}) do not load into raft_{config.raft.variant} "
-                f"(flow engine raft.variant): {error}"
-            ) from error
-        return FlowEngine(config, model.to(device))
-    else:
-        raise ValueError(f"unknown flow engine {config.engine!r}; expected one of {ENGINE_NAMES}")
+    if weights is None:
+        raise ValueError(_RAFT_WEIGHTS_HINT)
+    device = torch.device(config.raft.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"flow engine raft.device is {config.raft.device!r} but torch sees no CUDA device; set it to 'cpu'"
+        )
+    model = build_raft(config.raft.variant)
+    try:
+        load_raft_state_dict(model, weights)
+    except ValueError as error:
+        source = config.raft.weights if config.raft.weights is not None else "the given state dict"
+        raise ValueError(
+            f"RAFT weights ({source}) do not load into raft_{config.raft.variant} (flow engine raft.variant): {error}"
+        ) from error
+    return RaftFlowEngine(config, model.to(device))
+
+
+def build_flow_engine(config: FlowEngineConfig, weights: Mapping[str, torch.Tensor] | None = None) -> FlowEngine:
+    """The engine ``config.engine`` names in the method registry, built with ``config`` and ``weights``.
+
+    Args:
+        config: engine and its settings.
+        weights: the engine's state dict (RAFT: torchvision's weights, which
+            ``storage.raft_weights.read_raft_weights`` reads from ``config.raft.weights``); required by an
+            engine that needs weights, refused by one that takes none.
+    """
+    return config.method.build(config, weights)
+
+
+def compute_flow(
+    frame_i: np.ndarray,
+    frame_j: np.ndarray,
+    config: FlowEngineConfig,
+    *,
+    pair: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Dense optical flow of one pair with an engine that needs no weights (DIS, Farneback).
+
+    Args:
+        frame_i: uint8 [H, W, 3] RGB, the source frame.
+        frame_j: uint8 [H, W, 3] RGB, the target frame (same size).
+        config: engine and its settings.
+        pair: (i, j) frame indices, only used to name the pair in error messages.
+
+    Returns:
+        float32 [H, W, 2], (dx, dy) in pixels: pixel (x, y) of frame i lands on (x + dx, y + dy) in frame j.
+
+    Raises:
+        ValueError: a frame is not uint8 [H, W, 3], the frames differ in size, the engine needs weights
+            (build it with :func:`build_flow_engine`), or the engine returned NaN or infinite values.
+    """
+    where = f" for pair {pair}" if pair is not None else ""
+    _check_frame(frame_i, f"frame_i{where}")
+    _check_frame(frame_j, f"frame_j{where}")
+    if frame_i.shape != frame_j.shape:
+        raise ValueError(f"frames must have the same size{where}, got {frame_i.shape} and {frame_j.shape}")
+    pairs = None if pair is None else np.array([pair])
+    return build_flow_engine(config).compute(frame_i[None], frame_j[None], pairs)[0]
 
 
 class PairFlows(NamedTuple):
@@ -483,3 +516,28 @@ def iter_pair_flows(engine: FlowEngine, frames: np.ndarray, pairs: np.ndarray) -
         frames_i = np.stack([loaded[int(i)] for i in batch[:, 0]])
         frames_j = np.stack([loaded[int(j)] for j in batch[:, 1]])
         yield PairFlows(rows, frames_i, frames_j, engine.compute(frames_i, frames_j, batch))
+
+
+for _method in (
+    FlowEngineMethod(
+        name="dis", title="DIS",
+        description="OpenCV DIS (dense inverse search) on grayscale frames: fast, good on textured frames",
+        options=("--dis-preset",), build=build_dis_engine, label=lambda config: f"dis-{config.dis.preset}",
+        params=lambda config: dataclasses.asdict(config.dis),
+    ),
+    FlowEngineMethod(
+        name="farneback", title="Farneback",
+        description="OpenCV Farneback polynomial expansion on grayscale frames: slower, smoother",
+        build=build_farneback_engine, label=lambda config: "farneback",
+        params=lambda config: dataclasses.asdict(config.farneback),
+    ),
+    FlowEngineMethod(
+        name="raft", title="RAFT",
+        description="RAFT (torchvision's published weights, from a local checkpoint): learned, best on a GPU",
+        options=("--raft-weights", "--raft-variant", "--device"), build=build_raft_engine,
+        label=lambda config: f"raft-{config.raft.variant}",
+        params=lambda config: {"variant": config.raft.variant, "num_iterations": config.raft.num_iterations},
+        weights_file=lambda config: config.raft.weights, weights_option="--raft-weights",
+    ),
+):
+    METHODS.register(_method)

@@ -146,7 +146,7 @@ def flow_set_from_tracks(
 
     flow = np.zeros((len(kept_pairs), height, width, 2), dtype=np.float32)
     mask = np.zeros((len(kept_pairs), height, width), dtype=bool)
-    for row, ((i, j), track_ids) in enumerate(zip(kept_pairs, kept_tracks)):
+    for row, ((i, j), track_ids) in enumerate(zip(kept_pairs, kept_tracks, strict=True)):
         x_i, y_i = pixels[track_ids, i, 0], pixels[track_ids, i, 1]
         flow[row, y_i, x_i] = _displacement(positions[track_ids], i, j)
         mask[row, y_i, x_i] = True

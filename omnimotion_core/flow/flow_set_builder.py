@@ -160,22 +160,13 @@ def flow_set_params(
 ) -> dict[str, dict[str, object]]:
     """The parameters that determine a flow set, as a JSON-ready dict (stored with it, hashed for its name).
 
-    Only the chosen engine's parameters are included, under ``engine`` with ``engine`` naming it. For RAFT
-    these are ``variant`` and ``num_iterations``: ``device`` and ``batch_size`` change only the speed, and
-    the weights are a file this function does not open, so the caller records which weights were used
-    (e.g. the checkpoint's file name) next to these parameters.
+    Only the chosen engine's parameters are included (its registry entry's ``params``), under ``engine``
+    with ``engine`` naming it. For RAFT these are ``variant`` and ``num_iterations``: ``device`` and
+    ``batch_size`` change only the speed, and the weights are a file this function does not open, so the
+    caller records which weights were used (e.g. the checkpoint's file name) next to these parameters.
     """
-    engine_params: dict[str, object]
-    if engine_config.engine == "dis":
-        engine_params = dataclasses.asdict(engine_config.dis)
-    elif engine_config.engine == "farneback":
-        engine_params = dataclasses.asdict(engine_config.farneback)
-    elif engine_config.engine == "raft":
-        engine_params = {"variant": engine_config.raft.variant, "num_iterations": engine_config.raft.num_iterations}
-    else:
-        raise ValueError(f"unknown flow engine {engine_config.engine!r}; expected 'dis', 'farneback' or 'raft'")
     return {
-        "engine": {"engine": engine_config.engine, **engine_params},
+        "engine": {"engine": engine_config.engine, **engine_config.method.params(engine_config)},
         "pairs": dataclasses.asdict(pair_config),
         "consistency": dataclasses.asdict(consistency_config),
     }

@@ -2,7 +2,10 @@
 
 The modules below name their parameters and buffers exactly as torchvision's ``raft_large`` and
 ``raft_small`` do, so torchvision's published checkpoints (``raft_large_C_T_SKHT_V2-ff5fadd5.pth``,
-``raft_small_C_T_V2-01064c6d.pth``, ...) load with ``strict=True`` and torchvision is not needed.
+``raft_small_C_T_V2-01064c6d.pth``, ...) load with ``strict=True`` and torchvision is not needed. It cannot
+be used here: the torchvision that matches torch 2.13.0 (0.28.0) is a CUDA build on PyPI, and beside the CPU
+torch wheel ``import torchvision`` fails ("operator torchvision::nms does not exist": its ``_C.so`` links
+``libtorch_cuda.so`` and ``libc10_cuda.so``, which the CPU wheel lacks).
 Reading the file is :mod:`storage.raft_weights`' job; this module takes the state dict.
 
 Flow maps frame i to frame j: ``flow[y, x] = (dx, dy)`` in pixels, so pixel (x, y) of frame i lands on
@@ -33,24 +36,6 @@ CORR_LEVELS = 4
 """Levels of the correlation pyramid (both variants)."""
 MIN_PADDED_SIDE = DOWNSAMPLE * 2**CORR_LEVELS
 """128: the coarsest pyramid level must be at least 2 x 2 cells, so smaller frames are padded up to this."""
-
-
-@dataclass(frozen=True)
-class RaftConfig:
-    """Which RAFT to run and how (the weights themselves come from a file read by ``storage``)."""
-
-    variant: RaftVariant = "large"
-    """``"large"`` (5.3 M parameters, convex upsampling) or ``"small"`` (1.0 M, bilinear upsampling)."""
-    num_iterations: int = 20
-    """Recurrent refinement steps per pair (OmniMotion's preprocessing uses 20, torchvision's default 12)."""
-    device: str = "cpu"
-    """Torch device the model runs on, e.g. ``"cpu"`` or ``"cuda:0"``."""
-
-    def __post_init__(self) -> None:
-        if self.variant not in ("large", "small"):
-            raise ValueError(f"RAFT variant must be 'large' or 'small', got {self.variant!r}")
-        if self.num_iterations < 1:
-            raise ValueError(f"RAFT num_iterations must be >= 1, got {self.num_iterations}")
 
 
 @dataclass(frozen=True)

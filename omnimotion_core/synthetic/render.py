@@ -55,7 +55,7 @@ def _render_linear(scene: Scene, t: int, premultiplied: list[np.ndarray]) -> np.
     shift = -(s - 1) / (2.0 * s)
     fine_to_frame = np.array([[1.0 / s, 0.0, shift], [0.0, 1.0 / s, shift], [0.0, 0.0, 1.0]])
     canvas = np.zeros((fine_size[1], fine_size[0], 3), dtype=np.float32)
-    for layer, texture in zip(scene.layers, premultiplied):
+    for layer, texture in zip(scene.layers, premultiplied, strict=True):
         fine_to_texture = (np.linalg.inv(layer.transforms[t]) @ fine_to_frame)[:2]
         border = cv2.BORDER_REFLECT_101 if layer.kind == "background" else cv2.BORDER_CONSTANT
         warped = cv2.warpAffine(

@@ -104,7 +104,7 @@ def build_scene(config: SyntheticVideoConfig, rng: np.random.Generator) -> Scene
     )
     frames = np.arange(config.num_frames, dtype=np.float64)
     layers = [background]
-    for index, (shape, path) in enumerate(zip(objects, paths)):
+    for index, (shape, path) in enumerate(zip(objects, paths, strict=True)):
         photo = photos[(index + 1) % len(photos)]
         texture = crop_texture(photo, shape.alpha.shape[0], shape.alpha.shape[1], rng, max_zoom=OBJECT_PHOTO_ZOOM)
         pivot = np.full(2, (shape.alpha.shape[0] - 1) / 2.0)

@@ -72,8 +72,8 @@ def summarize_tracks(positions: np.ndarray, occluded: np.ndarray, height: int, w
         occluded_fraction=float(occluded.mean()),
         outside_fraction=float(outside.mean()),
         points_leaving=float(outside.any(axis=1).mean()),
-        points_returning=float(np.mean([_has_gap(v, o) for v, o in zip(visible, outside)])),
-        points_hidden_5_to_20=float(np.mean([_has_gap(v, h, 5, 20) for v, h in zip(visible, hidden)])),
+        points_returning=float(np.mean([_has_gap(v, o) for v, o in zip(visible, outside, strict=True)])),
+        points_hidden_5_to_20=float(np.mean([_has_gap(v, h, 5, 20) for v, h in zip(visible, hidden, strict=True)])),
         mean_displacement_px=float(distance[visible].mean()),
         zero_motion_delta_avg=float(np.mean(delta)),
         zero_motion_average_jaccard=float(np.mean(jaccard)),
@@ -84,7 +84,7 @@ def _has_gap(visible: np.ndarray, state: np.ndarray, shortest: int = 1, longest:
     """Whether ``state`` [T] holds for a run of frames bounded by visible frames on both sides, with
     shortest <= run length <= longest (the run may not contain visible frames)."""
     visible_frames = np.nonzero(visible)[0]
-    for start, end in zip(visible_frames[:-1], visible_frames[1:]):
+    for start, end in zip(visible_frames[:-1], visible_frames[1:], strict=True):
         run = end - start - 1
         if run >= 1 and np.all(state[start + 1 : end]):
             if run >= shortest and (longest is None or run <= longest):

@@ -234,7 +234,7 @@ def pixel_grid(scene: Scene) -> np.ndarray:
 def resized_pixel_centres(scene: Scene, size: tuple[int, int]) -> tuple[np.ndarray, tuple[float, float]]:
     """Where the pixel centres of the scene's frames resized to ``size`` = (height, width) lie in scene
     coordinates, under the pixel-area convention of OpenCV's ``cv2.resize`` (``INTER_LINEAR`` and
-    ``INTER_AREA``, the resize rule of ingestion, ``storage.video_sources.resize_frame``): pixel x of the
+    ``INTER_AREA``, the resize rule of ingestion, ``storage.frames.resize_frame``): pixel x of the
     resized frame covers scene pixels [x * s, (x + 1) * s) edge to edge, s = W / width, so its centre is at
     x_s = (x + 0.5) * s - 0.5 (likewise for y).
 

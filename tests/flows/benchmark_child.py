@@ -224,8 +224,10 @@ def main(spec_path: str) -> int:
         raise RuntimeError(f"hooks must be installed before these modules load: {sorted(loaded)}")
 
     from flows.benchmark import benchmark
-    from flows.config import EvaluationConfig, FitConfig, FlowConfig, PipelineConfig
+    from flows.config import PipelineConfig
     from flows.runners import RunnerConfig, make_task_runner
+    from omnimotion_core.flow import FlowConfig
+    from tasks.config import EvaluationConfig, FitConfig
 
     config = PipelineConfig(
         data_root=Path(spec["data_root"]),

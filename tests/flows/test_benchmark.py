@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from flows.benchmark import benchmark
-from flows.config import EvaluationConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.evaluate import evaluate
 from omnimotion_core.appearance import AppearanceCheckConfig
 from storage import layout
@@ -19,6 +19,7 @@ from storage.results_table import read_results_table
 from storage.tapvid import write_tapvid_davis_pickle
 from storage.video_sources import ArraySource
 from storage.video_store import ingest, list_videos
+from tasks.config import EvaluationConfig
 from tasks.fit import load_logged_model
 
 UNCHECKED = EvaluationConfig(resolution=(32, 32), appearance_check=AppearanceCheckConfig(enabled=False))
@@ -95,7 +96,8 @@ def test_the_appearance_check_hides_points_whose_patch_changed_and_names_its_own
     np.testing.assert_allclose(records["average_pts_within_thresh"], [0.16, 0.16])
     unchecked = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED)
     benchmark(str(dataset), ["zero_motion"], unchecked)
-    stored = [read_predictions(path).params for path in (tmp_path / "data" / "videos" / "toy-left.zarr" / "predictions").iterdir()]
+    predictions = tmp_path / "data" / "videos" / "toy-left.zarr" / "predictions"
+    stored = [read_predictions(path).params for path in predictions.iterdir()]
     assert sorted(str(params.get("appearance_check")) for params in stored) == ["None", "{'radius': 4, 'threshold': 0.15}"]
     assert "| zero_motion | 0.0 | 16.0 | 0.0 |" in evaluate(str(dataset), checked)
     assert "| zero_motion | 10.8 | 16.0 | 100.0 |" in evaluate(str(dataset), unchecked)
@@ -166,8 +168,7 @@ def test_a_failing_video_is_reported_and_the_others_finish(tmp_path: Path) -> No
 def test_raft_baselines_run_from_a_local_weights_file(tmp_path: Path) -> None:
     import torch
 
-    from flows.config import FlowConfig
-    from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
+    from omnimotion_core.flow import FlowConfig, FlowEngineConfig, RaftEngineConfig
     from omnimotion_core.flow.raft import build_raft
 
     weights = tmp_path / "raft_small.pth"
@@ -197,7 +198,7 @@ def test_raft_baselines_without_weights_fail_before_any_work(tmp_path: Path) -> 
 
 
 def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> None:
-    from flows.config import FitConfig
+    from tasks.config import FitConfig
 
     dataset = tmp_path / "toy.pkl"
     _toy_dataset(dataset)
@@ -242,7 +243,7 @@ def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> No
 
 
 def test_a_second_identical_run_recomputes_no_stage(tmp_path: Path) -> None:
-    from flows.config import FitConfig
+    from tasks.config import FitConfig
 
     dataset = tmp_path / "toy.pkl"
     _toy_dataset(dataset)

@@ -19,10 +19,11 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.benchmark import benchmark, list_benchmark_videos
 from flows.cli import main
-from flows.config import EvaluationConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.evaluate import evaluate
 from omnimotion_core.appearance import AppearanceCheckConfig
 from storage.errors import InputError
+from tasks.config import EvaluationConfig
 from tests import badja_folder
 from tests.badja_folder import write_badja_folder
 

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from flows.benchmark import SKIPPED_BASELINE, benchmark, list_benchmark_videos
-from flows.config import EvaluationConfig, PipelineConfig
+from flows.config import PipelineConfig
 from storage.errors import InputError
 from storage.media import write_mp4
 from storage.tapvid import write_tapvid_davis_pickle
+from tasks.config import EvaluationConfig
 
 
 def _write_folder(folder: Path) -> None:

@@ -18,9 +18,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_API_URL
 
 from flows.benchmark import BenchmarkResult, benchmark
-from flows.config import EvaluationConfig, FitConfig, PipelineConfig
+from flows.config import PipelineConfig
 from storage import layout
 from storage.tapvid import write_tapvid_davis_pickle
+from tasks.config import EvaluationConfig, FitConfig
 from tests.conftest import REPO_ROOT
 
 METHODS = ["omnimotion", "zero_motion"]

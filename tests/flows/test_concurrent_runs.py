@@ -14,7 +14,6 @@ import zarr
 from mlflow import MlflowClient
 from prefect.settings import PREFECT_API_URL
 
-from flows.config import EvaluationConfig
 from omnimotion_core.synthetic import generate_tapvid_dataset, resize_synthetic_preset
 from storage import layout
 from storage.fit_store import read_fit_summary
@@ -22,6 +21,7 @@ from storage.flow_store import flow_sets_dir, list_flow_sets, read_flow_set
 from storage.prediction_store import list_predictions, read_predictions
 from storage.tapvid import write_tapvid_davis_pickle
 from storage.video_store import list_videos, open_video
+from tasks.config import EvaluationConfig
 from tasks.evaluate import evaluate_tapvid
 from tests.flows.benchmark_child import ChildRun, child_env, start_child
 

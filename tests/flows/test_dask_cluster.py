@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from flows.benchmark import benchmark
-from flows.config import EvaluationConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
+from tasks.config import EvaluationConfig
 from tests.flows.loopback_cluster import loopback_cluster
 from tests.flows.test_benchmark import _toy_dataset
 

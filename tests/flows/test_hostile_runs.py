@@ -12,11 +12,12 @@ import torch
 from mlflow import MlflowClient
 
 from flows.benchmark import benchmark
-from flows.config import EvaluationConfig, FitConfig, FlowConfig, PipelineConfig
-from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
+from flows.config import PipelineConfig
+from omnimotion_core.flow import FlowConfig, FlowEngineConfig, RaftEngineConfig
 from storage.errors import StorageError
 from storage.results_table import read_results_table
 from storage.video_store import list_videos
+from tasks.config import EvaluationConfig, FitConfig
 
 
 def _record(seed: int) -> dict[str, np.ndarray]:

@@ -111,7 +111,7 @@ def _published_path(path: Path, folder: Path) -> Path:
 
 def _assert_records_equal(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
     assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
+    for got, want in zip(actual, expected, strict=True):
         assert got.keys() == want.keys()
         for key, value in want.items():
             same = value == got[key] or (isinstance(value, float) and math.isnan(value) and math.isnan(got[key]))

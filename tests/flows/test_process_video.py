@@ -9,8 +9,9 @@ import pytest
 import zarr
 from prefect import flow
 
-from flows.config import EvaluationConfig, FlowConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.process_video import compute_flows, process_video
+from omnimotion_core.flow import FlowConfig
 from omnimotion_core.synthetic import (
     SYNTHETIC_PRESETS,
     generate_tapvid_dataset,
@@ -20,6 +21,7 @@ from storage.flow_store import list_flow_sets, read_flow_set
 from storage.tapvid import write_tapvid_davis_pickle
 from storage.video_sources import TapVidVideoSource
 from storage.video_store import ingest, open_video
+from tasks.config import EvaluationConfig
 from tasks.flow import compute_flow_chunk, plan_flow_set
 
 SIZE = (48, 48)
@@ -101,8 +103,8 @@ def test_external_tracks_become_the_sparse_flow_set(tmp_path: Path, dataset: Pat
 def test_process_video_fits_and_exports_dense_tracks_and_depth(tmp_path: Path, dataset: Path) -> None:
     import dataclasses
 
-    from flows.config import FitConfig
     from storage.fit_store import read_depth, read_fit_summary
+    from tasks.config import FitConfig
 
     config = dataclasses.replace(_config(tmp_path), fit=FitConfig(num_steps=4, checkpoint_every=2, log_every=2))
     result = process_video(str(dataset), config, tapvid_name="synth_000")
@@ -119,8 +121,8 @@ def test_process_video_fits_and_exports_dense_tracks_and_depth(tmp_path: Path, d
 def test_process_video_fits_the_surface_preset(tmp_path: Path, dataset: Path) -> None:
     import dataclasses
 
-    from flows.config import FitConfig
     from storage.fit_store import read_depth, read_fit_summary
+    from tasks.config import FitConfig
 
     fit = FitConfig(preset="surface", num_steps=4, checkpoint_every=2, log_every=2)
     config = dataclasses.replace(_config(tmp_path), fit=fit)

@@ -14,10 +14,11 @@ import pytest
 from mlflow import MlflowClient
 
 from flows.benchmark import benchmark
-from flows.config import EvaluationConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.runners import RunnerConfig, make_task_runner
 from storage import layout
 from storage.video_store import list_videos, open_video
+from tasks.config import EvaluationConfig
 from tests.flows.loopback_cluster import loopback_cluster
 from tests.flows.test_benchmark import _toy_dataset
 from tests.flows.worker_gate import TOKEN_ENV

@@ -83,7 +83,8 @@ def test_a_direct_match_that_agrees_with_the_chain_is_kept_as_it_is() -> None:
     chained = chain_flow_set(shifted, _frames(), ChainingConfig())
     row = _row(chained, 0, 2)
     trusted_direct = left_half  # every left-half pixel: direct is trusted there and within 4 px of the chain
-    np.testing.assert_allclose(chained.flow[row][trusted_direct], np.broadcast_to(STEP * 2 + offset, (int(trusted_direct.sum()), 2)))
+    expected = np.broadcast_to(STEP * 2 + offset, (int(trusted_direct.sum()), 2))
+    np.testing.assert_allclose(chained.flow[row][trusted_direct], expected)
     assert chained.mask[row][trusted_direct].all()
 
 

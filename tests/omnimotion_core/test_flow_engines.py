@@ -14,6 +14,7 @@ from omnimotion_core.flow.engines import (
     FlowEngine,
     FlowEngineConfig,
     RaftEngineConfig,
+    RaftFlowEngine,
     build_flow_engine,
     compute_flow,
     iter_pair_flows,
@@ -99,7 +100,7 @@ def test_nan_from_the_engine_raises_naming_the_pair(monkeypatch):
 
 
 def test_unknown_engine_or_preset_is_refused():
-    with pytest.raises(ValueError, match="'dis', 'farneback' or 'raft', got 'pwc'"):
+    with pytest.raises(ValueError, match="unknown flow engine 'pwc'; flow engines: dis, farneback, raft"):
         FlowEngineConfig(engine="pwc")
     with pytest.raises(ValueError, match="got 'slow'"):
         DisConfig(preset="slow")
@@ -125,9 +126,9 @@ def test_labels_name_engine_and_preset_or_variant():
     assert FlowEngineConfig(engine="raft", raft=RaftEngineConfig(variant="small")).label == "raft-small"
 
 
-def test_compute_flow_refuses_raft_and_points_to_build_flow_engine():
+def test_compute_flow_refuses_raft_because_it_needs_weights():
     frame = np.zeros((32, 32, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="RAFT needs its weights: build an engine with build_flow_engine"):
+    with pytest.raises(ValueError, match="RAFT needs weights: set flow engine raft.weights"):
         compute_flow(frame, frame, FlowEngineConfig(engine="raft"))
 
 
@@ -275,11 +276,19 @@ def test_cuda_device_without_cuda_is_an_error(small_raft_weights):
 
 def test_engine_constructor_checks_the_model_against_the_config(small_raft_weights):
     with pytest.raises(ValueError, match="RAFT needs weights"):
-        FlowEngine(RAFT_SMALL)
+        RaftFlowEngine(RAFT_SMALL, None)
     with pytest.raises(ValueError, match="needs a raft_small model in eval mode, got raft_large"):
-        FlowEngine(RAFT_SMALL, build_raft("large"))
-    with pytest.raises(ValueError, match="'dis' takes no RAFT model"):
-        FlowEngine(FlowEngineConfig(), build_raft("small"))
+        RaftFlowEngine(RAFT_SMALL, build_raft("large"))
+    with pytest.raises(ValueError, match="needs a raft_small model in eval mode, got raft_small in training mode"):
+        RaftFlowEngine(RAFT_SMALL, build_raft("small").train())
+
+
+def test_every_engine_is_a_flow_engine_named_by_its_config(small_raft_weights):
+    engines_built = [build_flow_engine(FlowEngineConfig(engine=name)) for name in ("dis", "farneback")]
+    engines_built.append(build_flow_engine(RAFT_SMALL, small_raft_weights))
+    assert all(isinstance(engine, FlowEngine) for engine in engines_built)
+    assert [engine.name for engine in engines_built] == ["dis", "farneback", "raft"]
+    assert [engine.batch_size for engine in engines_built] == [1, 1, 3]
 
 
 def test_pair_flows_come_in_even_batches_of_whole_model_calls(small_raft_weights, monkeypatch):

@@ -85,7 +85,7 @@ def test_occluded_frames_give_no_correspondence():
     tracks = np.array([[[2.0, 2.0], [3.0, 3.0], [4.0, 4.0]]])
     occluded = np.array([[False, True, False]])
     flow_set = flow_set_from_tracks(tracks, occluded, SIZE, min_points=0)
-    per_pair = {(i, j): int(m.sum()) for (i, j), m in zip(flow_set.pairs.tolist(), flow_set.mask)}
+    per_pair = {(i, j): int(m.sum()) for (i, j), m in zip(flow_set.pairs.tolist(), flow_set.mask, strict=True)}
     assert per_pair == {(0, 1): 0, (1, 0): 0, (0, 2): 1, (2, 0): 1, (1, 2): 0, (2, 1): 0}
 
 
@@ -119,7 +119,7 @@ def test_pure_translation_gives_that_translation_at_every_kept_pixel():
     tracks = np.stack([x_0, x_0 + shift, x_0 + 2 * shift], axis=1)
     flow_set = flow_set_from_tracks(tracks, np.zeros((50, 3), bool), SIZE)
     assert flow_set.mask.sum() > 0
-    for (i, j), flow, mask in zip(flow_set.pairs, flow_set.flow, flow_set.mask):
+    for (i, j), flow, mask in zip(flow_set.pairs, flow_set.flow, flow_set.mask, strict=True):
         np.testing.assert_allclose(flow[mask], np.tile((j - i) * shift, (int(mask.sum()), 1)), atol=1e-6)
 
 

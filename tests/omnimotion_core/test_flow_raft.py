@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from omnimotion_core.flow.engines import RaftEngineConfig
 from omnimotion_core.flow.raft import (
     Raft,
-    RaftConfig,
     build_corr_pyramid,
     build_raft,
     compute_raft_flow,
@@ -163,8 +163,8 @@ def test_nan_flow_raises_naming_the_pairs():
 
 
 def test_raft_config_rejects_unknown_variant_and_zero_iterations():
-    assert RaftConfig().num_iterations == 20
+    assert RaftEngineConfig().num_iterations == 20
     with pytest.raises(ValueError, match="'large' or 'small', got 'medium'"):
-        RaftConfig(variant="medium")
+        RaftEngineConfig(variant="medium")
     with pytest.raises(ValueError, match="num_iterations must be >= 1, got 0"):
-        RaftConfig(num_iterations=0)
+        RaftEngineConfig(num_iterations=0)

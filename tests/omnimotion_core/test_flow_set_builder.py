@@ -58,7 +58,7 @@ def test_flow_set_holds_every_pair_with_flow_matching_the_motion():
     flow_set = compute_flow_set(frames, DIS, PairSelectionConfig(mode="all"), ConsistencyConfig())
     assert flow_set.pairs.tolist() == select_pairs(4, PairSelectionConfig(mode="all")).tolist()
     assert flow_set.flow.shape == (12, 48, 48, 2) and flow_set.flow.dtype == np.float32
-    for (i, j), flow in zip(flow_set.pairs, flow_set.flow):
+    for (i, j), flow in zip(flow_set.pairs, flow_set.flow, strict=True):
         truth = np.array(VELOCITY) * (j - i)
         np.testing.assert_allclose(np.median(flow[8:-8, 8:-8], axis=(0, 1)), truth, atol=0.2)
 

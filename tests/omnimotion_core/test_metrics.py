@@ -154,7 +154,7 @@ def test_metrics_match_hand_computation_for_first_queries():
     jaccard = [1 / 7, 1 / 3, 1 / 3, 3 / 5, 3 / 5]
     pts_within = [2 / 4, 3 / 4, 3 / 4, 1.0, 1.0]
     assert metrics["occlusion_accuracy"] == pytest.approx([3 / 5])
-    for d, expected_jaccard, expected_within in zip(THRESHOLDS_PX, jaccard, pts_within):
+    for d, expected_jaccard, expected_within in zip(THRESHOLDS_PX, jaccard, pts_within, strict=True):
         assert metrics[f"jaccard_{d}"] == pytest.approx([expected_jaccard])
         assert metrics[f"pts_within_{d}"] == pytest.approx([expected_within])
     assert metrics["average_jaccard"] == pytest.approx([211 / 525])  # (1/7 + 2/3 + 6/5) / 5
@@ -166,7 +166,7 @@ def test_all_but_query_rule_also_scores_frames_before_a_first_query():
     metrics = tapvid_metrics(*_hand_case(), query_mode="first", frame_rule="all_but_query")
     jaccard = [1 / 8, 2 / 7, 2 / 7, 3 / 6, 3 / 6]
     assert metrics["occlusion_accuracy"] == pytest.approx([3 / 6])
-    for d, expected_jaccard in zip(THRESHOLDS_PX, jaccard):
+    for d, expected_jaccard in zip(THRESHOLDS_PX, jaccard, strict=True):
         assert metrics[f"jaccard_{d}"] == pytest.approx([expected_jaccard])
     assert metrics["average_pts_within_thresh"] == pytest.approx([0.8])  # no truly visible frame added
 
@@ -227,7 +227,7 @@ def test_constant_offset_of_three_pixels_is_within_four_but_not_two():
     query_points, gt_occluded, gt_tracks, _, _ = _random_case(5, "first", 0.0)
     pred_tracks = gt_tracks + np.array([3.0, 0.0])
     metrics = tapvid_metrics(query_points, gt_occluded, gt_tracks, gt_occluded, pred_tracks, "first")
-    for d, expected in zip(THRESHOLDS_PX, [0.0, 0.0, 1.0, 1.0, 1.0]):
+    for d, expected in zip(THRESHOLDS_PX, [0.0, 0.0, 1.0, 1.0, 1.0], strict=True):
         np.testing.assert_array_equal(metrics[f"pts_within_{d}"], [expected, expected])
     np.testing.assert_array_equal(metrics["average_pts_within_thresh"], [0.6, 0.6])
     np.testing.assert_array_equal(metrics["temporal_coherence"], [0.0, 0.0])  # offset has no acceleration

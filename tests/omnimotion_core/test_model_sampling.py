@@ -59,7 +59,8 @@ def test_batch_takes_trusted_pixels_with_their_flow_and_colour():
 
 
 def test_about_half_the_pairs_are_neighbours():
-    sampler = BatchSampler(make_flow_set(8), None, SamplingConfig(num_pairs=2000, pixels_per_pair=1), torch.Generator().manual_seed(1))
+    sampling = SamplingConfig(num_pairs=2000, pixels_per_pair=1)
+    sampler = BatchSampler(make_flow_set(8), None, sampling, torch.Generator().manual_seed(1))
     batch = sampler.sample(step=0)
     fraction = ((batch.frame_j - batch.frame_i).abs() == 1).float().mean().item()
     assert 0.4 < fraction < 0.65

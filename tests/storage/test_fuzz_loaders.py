@@ -96,13 +96,13 @@ def test_tapvid_loaders_return_valid_samples_or_name_the_bad_video(
     names = [f"v{index}" for index in range(len(records))]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzz.pkl"
-        path.write_bytes(pickle.dumps(dict(zip(names, records)), protocol=4))
+        path.write_bytes(pickle.dumps(dict(zip(names, records, strict=True)), protocol=4))
         if "video" not in records[0]:  # the format cannot be told: the whole file is refused
             with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: .* first entry has no 'video' key"):
                 list_tapvid_videos(path)
             return
         assert list_tapvid_videos(path) == names
-        for name, record in zip(names, records):
+        for name, record in zip(names, records, strict=True):
             try:
                 sample = load_tapvid_sample(path, name, "strided", resolution)
             except InputError as error:
@@ -115,7 +115,7 @@ def test_tapvid_loaders_return_valid_samples_or_name_the_bad_video(
             assert str(error).startswith(f"{path}: video ")
         else:
             assert [sample.name for sample in samples] == names
-            for sample, record in zip(samples, records):
+            for sample, record in zip(samples, records, strict=True):
                 _check_sample(sample, len(record["video"]), resolution)
 
 
@@ -266,6 +266,6 @@ def test_image_folder_ingestion_stores_every_frame_in_order_or_fails_leaving_not
         frames.sort(key=lambda entry: _frame_number(entry[0]))
         stored = group.read_frames()
         assert stored.shape == (len(frames), *frames[0][2].shape[:2], 3)
-        for frame, (_, kind, image) in zip(stored, frames):
+        for frame, (_, kind, image) in zip(stored, frames, strict=True):
             if kind == "png":
                 np.testing.assert_array_equal(frame, _expected_rgb(image))

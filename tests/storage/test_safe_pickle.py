@@ -46,7 +46,7 @@ def _as_written_by_numpy_1x(data: bytes) -> bytes:
     """
     ops = list(pickletools.genops(data))
     out = bytearray()
-    for (opcode, arg, pos), (_, _, end) in zip(ops, [*ops[1:], (None, None, len(data))]):
+    for (opcode, arg, pos), (_, _, end) in zip(ops, [*ops[1:], (None, None, len(data))], strict=True):
         if opcode.name == "FRAME":
             continue
         if isinstance(arg, str) and arg.startswith("numpy._core"):

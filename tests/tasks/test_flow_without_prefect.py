@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.config import FlowConfig
-from omnimotion_core.flow import chain_flow_set
+from omnimotion_core.flow import FlowConfig, chain_flow_set
 from omnimotion_core.synthetic import SYNTHETIC_PRESETS, generate_synthetic_video
 from storage.flow_store import flow_set_name, read_flow_set
 from storage.video_sources import ArraySource

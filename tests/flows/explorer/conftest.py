@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.config import EvaluationConfig, FitConfig, FlowConfig, PipelineConfig
+from flows.config import PipelineConfig
 from flows.process_video import process_video
+from omnimotion_core.flow import FlowConfig
 from omnimotion_core.synthetic import SYNTHETIC_PRESETS, generate_tapvid_dataset, resize_synthetic_preset
 from storage.ground_truth import load_ground_truth
 from storage.prediction_store import Predictions, write_predictions
 from storage.tapvid import write_tapvid_davis_pickle
+from tasks.config import EvaluationConfig, FitConfig
 
 SIZE = (32, 32)
 NUM_FRAMES = 8

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.config import FitConfig
 from flows.explorer.loading import LoadConfig, load_mlflow_run
 from storage import layout
 from storage.errors import InputError
 from storage.view_target import list_complete_fits
+from tasks.config import FitConfig
 from tasks.fit import model_artifacts
 from tasks.tracking import TrackingTarget, log_video_result, start_benchmark_run
 
@@ -30,7 +30,7 @@ def test_an_mlflow_run_serves_the_model_it_logged(fitted_video: Path, tmp_path: 
     content = load_mlflow_run(uri, run_id, tmp_path, LoadConfig())
     logged, fitted = content.sources[0], content.sources[1]
     assert logged.key == f"mlflow:{run_id}" and fitted.key == f"fit:{fit.name}"
-    for a, b in zip(logged.track(3, 10.0, 20.0).__dict__.values(), fitted.track(3, 10.0, 20.0).__dict__.values()):
+    for a, b in zip(logged.track(3, 10.0, 20.0).__dict__.values(), fitted.track(3, 10.0, 20.0).__dict__.values(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert content.runs[0]["average_jaccard"] == 0.25 and content.ground_truth is not None
 

@@ -1,0 +1,104 @@
+"""The settings of the evaluation and model-fitting stages (the tasks they configure live beside them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
+
+from omnimotion_core.appearance import AppearanceCheckConfig
+from omnimotion_core.methods import METHODS, ModelMethod
+from omnimotion_core.metrics import FrameRule, QueryMode
+from omnimotion_core.model import PRESETS, OmniMotionConfig
+
+FitDevice = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How TAP-Vid predictions are made and scored.
+
+    Attributes:
+        query_mode: ``first`` (query each point at its first visible frame; the DAVIS/Kinetics protocol
+            of the OmniMotion paper's table) or ``strided`` (queries every 5 frames).
+        frame_rule: ``tapvid`` scores as the official evaluator does (in ``first`` mode only frames after
+            the query); ``all_but_query`` scores every frame but the query frame, as the OmniMotion paper did.
+        resolution: ``(height, width)`` at which videos are processed and scored (256x256 in TAP-Vid).
+        appearance_check: the patch test that every method's predicted tracks pass through before they
+            are stored (:mod:`omnimotion_core.appearance`): a point whose surroundings no longer look like
+            its query patch is marked occluded.
+    """
+
+    query_mode: QueryMode = "first"
+    frame_rule: FrameRule = "tapvid"
+    resolution: tuple[int, int] = (256, 256)
+    appearance_check: AppearanceCheckConfig = AppearanceCheckConfig()
+
+    def prediction_params(self) -> dict[str, object]:
+        """What in these settings names a set of predictions (the frame rule only changes the scores)."""
+        params: dict[str, object] = {"query_mode": self.query_mode, "resolution": list(self.resolution)}
+        if self.appearance_check.enabled:
+            check = self.appearance_check
+            params["appearance_check"] = {"radius": check.radius, "threshold": check.threshold}
+        return params
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a model method is fitted to one video.
+
+    Attributes:
+        preset: a name in ``omnimotion_core.model.PRESETS``: ``fast`` (CPU-sized volume model), ``paper`` (the
+            reference settings, for GPUs), ``balanced`` (the reference model on a GPU budget) or ``surface``
+            (one depth per pixel and grid-conditioned couplings; see ``SurfaceConfig``).
+        num_steps: optimisation steps; None keeps the preset's.
+        seed: seeds model initialisation and sampling; None keeps the preset's.
+        device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
+        cpu_threads: torch threads on CPU; None uses every core.
+        checkpoint_every: steps between checkpoints (a killed fit resumes from the last one).
+        log_every: steps between recorded loss values (the loss curve in MLflow).
+        dask_resources: Dask resources a fit task asks for, e.g. ``{"GPU": 1}`` so that a cluster routes
+            fits to workers started with ``--resources GPU=1``; None asks for none (a local cluster has
+            no resources, so a fit asking for one would never start there).
+        flow_memory_budget_mib: most memory (MiB) the flow set may take during a fit. A set that fits (flow
+            float16, e.g. 64 frames x all pairs at 256x256 = 1.2 GiB) is loaded whole; a larger one (96
+            frames x all pairs at 256x256 = 2.8 GiB) is streamed from zarr pair by pair, caching at most a
+            quarter of the budget. Same batches either way; 0 always streams.
+    """
+
+    preset: str = "fast"
+    num_steps: int | None = None
+    seed: int | None = None
+    device: FitDevice = "auto"
+    cpu_threads: int | None = None
+    checkpoint_every: int = 200
+    log_every: int = 25
+    dask_resources: dict[str, float] | None = None
+    flow_memory_budget_mib: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.flow_memory_budget_mib < 0:
+            raise ValueError(f"flow_memory_budget_mib must be >= 0, got {self.flow_memory_budget_mib}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown model preset {self.preset!r}; presets: {', '.join(sorted(PRESETS))}")
+        if self.device not in get_args(FitDevice):
+            raise ValueError(f"fit device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.num_steps is not None and self.num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {self.num_steps}")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("checkpoint_every and log_every must be >= 1")
+
+    def model_config(self, method: str = "omnimotion") -> OmniMotionConfig:
+        """The preset with this fit's step count and seed applied, changed as the model method ``method``
+        (a :class:`~omnimotion_core.registry.ModelMethod` of the registry) says."""
+        model_method = METHODS.get(method, ModelMethod)
+        config = PRESETS[self.preset]
+        if model_method.representations is not None and config.representation not in model_method.representations:
+            raise ValueError(f"model method {method!r} ({model_method.description}) needs the "
+                             f"{' or '.join(model_method.representations)} representation; preset {self.preset!r} "
+                             f"uses the {config.representation!r} representation")
+        trainer = config.trainer
+        if self.num_steps is not None:
+            trainer = replace(trainer, num_steps=self.num_steps)
+        if self.seed is not None:
+            trainer = replace(trainer, seed=self.seed)
+        return model_method.configure(replace(config, trainer=trainer))
