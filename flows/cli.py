@@ -12,7 +12,7 @@ from typing import get_args
 
 from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.flow import FlowConfig
-from omnimotion_core.flow.engines import DisPreset
+from omnimotion_core.flow.engines import DisConfig, DisPreset
 from omnimotion_core.flow.pairs import PairMode
 from omnimotion_core.flow.raft import RaftVariant
 from omnimotion_core.methods import METHODS, FlowEngineMethod, format_methods, run_methods
@@ -129,7 +129,6 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
     """The flow settings given on the command line."""
     from omnimotion_core.flow import (
         ChainingConfig,
-        DisConfig,
         FlowEngineConfig,
         PairSelectionConfig,
         RaftEngineConfig,
@@ -349,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--engine", default="dis", choices=METHODS.names(FlowEngineMethod),
                          help="; ".join(f"{method.name}: {method.description}"
                                         for method in METHODS.methods(FlowEngineMethod)))
-        sub.add_argument("--dis-preset", default="fast", choices=get_args(DisPreset))
+        sub.add_argument("--dis-preset", default=DisConfig().preset, choices=get_args(DisPreset))
         sub.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (engine raft)")
         sub.add_argument("--raft-variant", default="large", choices=get_args(RaftVariant))
         sub.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")

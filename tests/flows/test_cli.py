@@ -93,7 +93,7 @@ def test_process_ingests_and_computes_a_flow_set(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert f"fit:         {tmp_path}/d/videos/synth_001.zarr/fits/omnimotion-fast-" in out
     assert f"video group: {tmp_path}/d/videos/synth_001.zarr" in out
-    assert "flow set:    " in out and "/flows/dis-fast-" in out
+    assert "flow set:    " in out and "/flows/dis-medium-" in out
 
 
 def test_flow_on_an_existing_group_reuses_the_stored_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +106,7 @@ def test_flow_on_an_existing_group_reuses_the_stored_set(tmp_path: Path, capsys:
     first = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["flow", str(group), "--data-root", str(root)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == first
-    assert first.startswith(f"flow set: {group}/flows/dis-fast-")
+    assert first.startswith(f"flow set: {group}/flows/dis-medium-")
 
 
 def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

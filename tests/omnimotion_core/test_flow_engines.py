@@ -95,7 +95,7 @@ def test_nan_from_the_engine_raises_naming_the_pair(monkeypatch):
 
     monkeypatch.setattr(engines, "_run_dis", nan_flow)
     frame = np.zeros((32, 32, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match=r"'dis-fast' returned NaN or infinite flow at 1 pixels for pair \(0, 7\)"):
+    with pytest.raises(ValueError, match=r"'dis-medium' returned NaN or infinite flow at 1 pixels for pair \(0, 7\)"):
         compute_flow(frame, frame, FlowEngineConfig(), pair=(0, 7))
 
 
@@ -120,7 +120,7 @@ def test_raft_config_refuses_bad_variant_iterations_batch_size_and_device():
 
 
 def test_labels_name_engine_and_preset_or_variant():
-    assert FlowEngineConfig().label == "dis-fast"
+    assert FlowEngineConfig().label == "dis-medium"
     assert FlowEngineConfig(engine="farneback").label == "farneback"
     assert FlowEngineConfig(engine="raft").label == "raft-large"
     assert FlowEngineConfig(engine="raft", raft=RaftEngineConfig(variant="small")).label == "raft-small"

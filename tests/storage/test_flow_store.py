@@ -91,12 +91,12 @@ def test_layout_on_disk_matches_the_documented_arrays(video_group):
 
 def test_name_is_stable_short_and_changes_with_any_parameter():
     name = flow_set_name(PARAMS)
-    assert re.fullmatch(r"dis-fast-[0-9a-f]{8}", name)
+    assert re.fullmatch(r"dis-medium-[0-9a-f]{8}", name)
     assert flow_set_name(dict(reversed(PARAMS.items()))) == name
     other = flow_set_params(
         FlowEngineConfig(dis=DisConfig(patch_size=12)), PairSelectionConfig(mode="all"), ConsistencyConfig()
     )
-    assert flow_set_name(other) != name and flow_set_name(other).startswith("dis-fast-")
+    assert flow_set_name(other) != name and flow_set_name(other).startswith("dis-medium-")
     farneback = flow_set_params(FlowEngineConfig(engine="farneback"), PairSelectionConfig(), ConsistencyConfig())
     assert re.fullmatch(r"farneback-[0-9a-f]{8}", flow_set_name(farneback))
     with pytest.raises(InputError, match=r"params\['engine'\]\['engine'\]"):
@@ -110,10 +110,10 @@ def test_unfinished_flow_set_is_refused_naming_its_path(video_group):
     writer.write(flow_set)
     with pytest.raises(IncompleteStoreError, match=re.escape(f"{writer.partial_path}: a flow set still being")):
         read_flow_set(video_group, writer.partial_path.name)
-    unfinished = flow_sets_dir(video_group) / "dis-fast-00000000"
+    unfinished = flow_sets_dir(video_group) / "dis-medium-00000000"
     zarr.open_group(str(unfinished), mode="w", zarr_format=3).attrs["complete"] = False
     with pytest.raises(IncompleteStoreError, match=re.escape(str(unfinished))):
-        read_flow_set(video_group, "dis-fast-00000000")
+        read_flow_set(video_group, "dis-medium-00000000")
     assert list_flow_sets(video_group) == []
 
 
