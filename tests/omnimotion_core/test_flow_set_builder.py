@@ -126,7 +126,7 @@ def test_params_are_json_ready_and_hold_only_the_chosen_engine():
     dis = flow_set_params(FlowEngineConfig(), PairSelectionConfig(), ConsistencyConfig())
     farneback = flow_set_params(FlowEngineConfig(engine="farneback"), PairSelectionConfig(), ConsistencyConfig())
     assert json.loads(json.dumps(dis)) == dis
-    assert dis["engine"]["engine"] == "dis" and dis["engine"]["preset"] == "fast"
+    assert dis["engine"]["engine"] == "dis" and dis["engine"]["preset"] == "medium"
     assert farneback["engine"]["engine"] == "farneback" and "preset" not in farneback["engine"]
     assert dis["consistency"]["max_cycle_error"] == 3.0 and dis["consistency"]["adjacent_pairs"] == "in_frame"
 
