@@ -55,6 +55,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ import torch
 
 from omnimotion_core.appearance import check_appearance
 from omnimotion_core.flow import DisConfig, FlowConfig, FlowEngineConfig, build_flow_engine
+from omnimotion_core.flow.engines import DisPreset
 from omnimotion_core.flow_set import FlowSet, PairSource
 from omnimotion_core.model import PRESETS, OmniMotionConfig, Trainer, track
 from omnimotion_core.synthetic import (
@@ -323,7 +325,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="model preset")
     parser.add_argument("--steps", type=int, help="fit steps (default: the preset's)")
     parser.add_argument("--eval-every", type=int, default=600, help="steps between evaluations")
-    parser.add_argument("--dis-preset", default=DisConfig().preset, choices=("ultrafast", "fast", "medium"),
+    parser.add_argument("--dis-preset", default=DisConfig().preset, choices=get_args(DisPreset),
                         help="DIS preset of the chained flow set and of the DIS-C / DIS-D rows")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--supervision", nargs="+", choices=SUPERVISIONS, default=list(SUPERVISIONS),
