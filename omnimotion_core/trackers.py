@@ -3,9 +3,10 @@ method registry, and :func:`build_tracker`, which builds any registered tracker.
 
 A tracker (:class:`omnimotion_core.registry.Tracker`) takes the frames of a video and TAP-Vid query points
 and returns tracks and occlusion. ``<engine>-c`` chains consecutive flow, ``<engine>-d`` flows directly from
-the query frame (the paper's RAFT-C / RAFT-D rows); both run on a flow engine the caller builds (the
-pipeline reads its weights, if any, through ``storage``), with the 3 px cycle check of the default
-:class:`ConsistencyConfig`.
+the query frame (the paper's RAFT-C / RAFT-D rows), both with the 3 px cycle check of the default
+:class:`ConsistencyConfig`; ``<engine>-mft`` chains flows of several gaps, keeping per frame the candidate the
+others agree with (:mod:`omnimotion_core.flow.mft`). All run on a flow engine the caller builds (the
+pipeline reads its weights, if any, through ``storage``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from omnimotion_core.flow import (
     ConsistencyConfig,
     FlowEngine,
     FlowEngineConfig,
+    MftConfig,
     build_flow_engine,
     track_chained,
     track_direct,
+    track_mft,
 )
+from omnimotion_core.flow.mft import FlowReader
 from omnimotion_core.registry import METHODS, FlowEngineMethod, Tracker, TrackerMethod
 from omnimotion_core.zero_motion import track_zero_motion
 
@@ -52,6 +56,31 @@ class FlowTracker:
         return self.follow(frames, query_points, self.engine, ConsistencyConfig())
 
 
+class MftTracker:
+    """Multi-gap chaining (:func:`track_mft`) on one engine; flows it is given are not computed again."""
+
+    def __init__(self, engine: FlowEngine | None, config: MftConfig = MftConfig(), known: FlowReader | None = None) -> None:
+        """
+        Args:
+            engine: the built flow engine it runs on.
+            config: gaps, uncertainty and selection rule.
+            known: flows of this engine already at hand (e.g. a stored flow set of the video), or None.
+        """
+        if engine is None:
+            raise ValueError("a flow tracker needs a flow engine")
+        self.engine = engine
+        self.config = config
+        self.known = known
+
+    def reusing(self, known: FlowReader) -> MftTracker:
+        """The same tracker reading the flows ``known`` holds instead of computing them."""
+        return MftTracker(self.engine, self.config, known)
+
+    def __call__(self, frames: np.ndarray, query_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Track ``query_points`` [N, 3] (t, y, x) through ``frames`` uint8 [T, H, W, 3]; see :func:`track_mft`."""
+        return track_mft(frames, query_points, self.engine, self.config, self.known)
+
+
 def _flow_tracker(follow: FollowPoints) -> Callable[[FlowEngine | None], Tracker]:
     def factory(engine: FlowEngine | None) -> Tracker:
         return FlowTracker(follow, engine)
@@ -76,6 +105,12 @@ for _engine, _options in _ENGINES:
             description=f"{METHODS.get(_engine, FlowEngineMethod).title} flow {_how}; occluded where the cycle check fails",
             options=_options, factory=_flow_tracker(_follow), flow_engine=_engine,
         ))
+    METHODS.register(TrackerMethod(
+        name=f"{_engine}-mft",
+        description=f"{METHODS.get(_engine, FlowEngineMethod).title} flows of gaps 1-32 chained MFT-style, keeping per frame "
+                    "the candidate the others agree with; occluded where its flows are, or its uncertainty exceeds 3 px",
+        options=_options, factory=MftTracker, flow_engine=_engine,
+    ))
 
 
 def build_tracker(name: str, engine: FlowEngine | None = None) -> Tracker:

@@ -1,4 +1,5 @@
-"""Pairwise optical flow (DIS, Farneback, RAFT), cycle-consistency filtering, pair selection, flow trackers."""
+"""Pairwise optical flow (DIS, Farneback, RAFT), cycle-consistency filtering, pair selection, chaining (consecutive
+and MFT-style multi-gap), flow trackers."""
 
 from omnimotion_core.flow.chaining import (
     ChainingConfig,
@@ -35,13 +36,14 @@ from omnimotion_core.flow.flow_set_builder import (
     flow_set_params,
     merge_flow_sets,
 )
+from omnimotion_core.flow.mft import MftConfig
 from omnimotion_core.flow.pairs import (
     PairSelectionConfig,
     select_pairs,
     split_pairs,
     unordered_pairs,
 )
-from omnimotion_core.flow.trackers import track_chained, track_direct
+from omnimotion_core.flow.trackers import track_chained, track_direct, track_mft
 
 __all__ = [
     "ChainingConfig",
@@ -51,6 +53,7 @@ __all__ = [
     "FlowConfig",
     "FlowEngine",
     "FlowEngineConfig",
+    "MftConfig",
     "OpenCvFlowEngine",
     "PairFlows",
     "PairSelectionConfig",
@@ -76,5 +79,6 @@ __all__ = [
     "split_pairs",
     "track_chained",
     "track_direct",
+    "track_mft",
     "unordered_pairs",
 ]

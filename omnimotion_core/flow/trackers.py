@@ -1,10 +1,12 @@
-"""Optical-flow baseline trackers for TAP-Vid query points (the paper's RAFT-C / RAFT-D rows).
+"""Optical-flow trackers for TAP-Vid query points (the paper's RAFT-C / RAFT-D rows, and MFT-style chaining).
 
 ``track_chained`` ("<engine>-C") follows each point frame to frame with the flow between consecutive
 frames; ``track_direct`` ("<engine>-D") jumps straight from the query frame to every other frame. Both
 sample the flow bilinearly at the point and call a point occluded in a frame when the flow that brought
 it there fails the forward-backward check (round trip >= ``max_cycle_error`` pixels) or lands outside
-the frame. The check has no gap-1 exemption here: ``ConsistencyConfig.adjacent_pairs`` is not used.
+the frame. ``track_mft`` ("<engine>-MFT") picks, frame by frame, among the stored result of several
+earlier frames moved on by their flow (:mod:`omnimotion_core.flow.mft`). The check has no gap-1
+exemption here: ``ConsistencyConfig.adjacent_pairs`` is not used.
 Flows go through the engine in batches (see :func:`iter_pair_flows`), each pair with its reverse.
 """
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
 from omnimotion_core.flow.engines import FlowEngine, iter_pair_flows
+from omnimotion_core.flow.mft import FlowReader, MftConfig, blur_frames, follow_points, needed_pairs
 from omnimotion_core.flow.pairs import with_reverse_pairs
 from omnimotion_core.flow.sampling import sample_points
 
@@ -172,3 +175,63 @@ def track_direct(
         if progress is not None:
             progress(batch.rows.stop, len(pairs))
     return tracks.astype(np.float32), occluded
+
+
+def track_mft(
+    frames: np.ndarray,
+    query_points: np.ndarray,
+    engine: FlowEngine,
+    config: MftConfig,
+    known: FlowReader | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Track points by multi-gap chaining (MFT, see :mod:`omnimotion_core.flow.mft`).
+
+    The flows come from ``known`` where it holds them (e.g. a stored flow set of the same engine) and are
+    computed otherwise: for the Q distinct query frames, the pairs of every gap of ``config.gaps`` and the
+    pairs from each query frame, both directions (at most all T (T - 1) ordered pairs, far fewer for long
+    videos with few query frames). They are held in memory while the points are followed.
+
+    Args:
+        frames: uint8 [T, H, W, 3] RGB.
+        query_points: float [N, 3] (t, y, x): frame index and pixel position (TAP-Vid order); all the pixels
+            of a frame make a dense query.
+        engine: flow engine ("dis" gives DIS-MFT).
+        config: gaps, uncertainty and selection rule.
+        known: flows already at hand (see :data:`FlowReader`), or None.
+        progress: optional ``progress(flows_done, flows_total)`` over the flows computed.
+
+    Returns:
+        tracks: float32 [N, T, 2] (x, y) pixels; occluded: bool [N, T] (False at the query frame).
+    """
+    query_points = _check_inputs(frames, query_points)
+    num_frames = frames.shape[0]
+    query_frames = query_points[:, 0].astype(np.int64)
+    flows: dict[tuple[int, int], np.ndarray] = {}
+    missing = []
+    for a, b in needed_pairs(query_frames, num_frames, config.gaps)[0::2]:
+        pair = (int(a), int(b))
+        found = (None, None) if known is None else (known(*pair), known(pair[1], pair[0]))
+        if found[0] is None or found[1] is None:
+            missing += [pair, pair[::-1]]
+        else:
+            flows[pair], flows[pair[::-1]] = found
+    missing_pairs = np.array(missing, dtype=np.int64).reshape(-1, 2)
+    for batch in iter_pair_flows(engine, frames, missing_pairs):
+        for (a, b), flow in zip(missing_pairs[batch.rows], batch.flow, strict=True):
+            flows[int(a), int(b)] = flow
+        if progress is not None:
+            progress(batch.rows.stop, len(missing_pairs))
+    blurred = blur_frames(frames, config.appearance_blur) if config.appearance_sigma > 0 else None
+    tracks = np.zeros((len(query_points), num_frames, 2), dtype=np.float32)
+    occluded = np.zeros((len(query_points), num_frames), dtype=bool)
+
+    def read(a: int, b: int) -> np.ndarray | None:
+        return flows.get((a, b))
+
+    for source in np.unique(query_frames):
+        at_source = query_frames == source
+        followed = follow_points(query_points[at_source][:, [2, 1]], int(source), num_frames, read, config, blurred)
+        tracks[at_source] = followed.positions.transpose(1, 0, 2)
+        occluded[at_source] = followed.occluded.T
+    return tracks, occluded
