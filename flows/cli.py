@@ -12,6 +12,7 @@ from typing import get_args
 
 from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.flow import FlowConfig
+from omnimotion_core.flow.chaining import ChainingConfig, ChainingRule
 from omnimotion_core.flow.engines import DisConfig, DisPreset
 from omnimotion_core.flow.pairs import PairMode
 from omnimotion_core.flow.raft import RaftVariant
@@ -105,7 +106,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         flow=FlowConfig(engine=FlowEngineConfig(raft=RaftEngineConfig(
             weights=str(Path(args.raft_weights).resolve()) if args.raft_weights else None,
             device=args.device,
-        ))),
+        )), chaining=ChainingConfig(rule=args.chaining)),
         fit=_fit_config(args),
         max_frames=args.max_frames,
     )
@@ -128,7 +129,6 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _flow_config(args: argparse.Namespace) -> FlowConfig:
     """The flow settings given on the command line."""
     from omnimotion_core.flow import (
-        ChainingConfig,
         FlowEngineConfig,
         PairSelectionConfig,
         RaftEngineConfig,
@@ -145,7 +145,7 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
             ),
         ),
         pairs=PairSelectionConfig(mode=args.pairs),
-        chaining=ChainingConfig(enabled=not args.no_chaining),
+        chaining=ChainingConfig(enabled=not args.no_chaining, rule=args.chaining),
         chunk_pairs=args.chunk_pairs,
     )
 
@@ -198,15 +198,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from flows.runners import make_task_runner, resolve_runner_config
     from storage.flow_store import fittable_flow_sets, flow_set_path
     from storage.video_store import open_video
+    from tasks.flow import derived_flow_set
 
     group = open_video(Path(args.video_group).resolve())
-    names = fittable_flow_sets(group.path)
-    if args.flow_set is None and len(names) != 1:
-        raise ValueError(
-            f"{group.path}: {len(names)} flow sets to fit on ({', '.join(names) or 'none'}); "
-            + ("compute one with: omnimotion flow " + str(group.path) if not names else "choose one with --flow-set")
-        )
-    flow_set = flow_set_path(group.path, args.flow_set or names[0])
+    if args.chaining is not None:
+        flow_set = derived_flow_set(group.path, ChainingConfig(rule=args.chaining), args.flow_set)
+    else:
+        names = fittable_flow_sets(group.path)
+        if args.flow_set is None and len(names) != 1:
+            raise ValueError(
+                f"{group.path}: {len(names)} flow sets to fit on ({', '.join(names) or 'none'}); "
+                + ("compute one with: omnimotion flow " + str(group.path) if not names else
+                   "choose one with --flow-set or --chaining")
+            )
+        flow_set = flow_set_path(group.path, args.flow_set or names[0])
     runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
     fit_dir = fit_video.with_options(task_runner=runner)(str(group.path), str(flow_set), _fit_config(args))
     print(f"fit: {fit_dir} (checkpoints/, depth, dense/)")
@@ -281,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-root", help=f"data folder (default: ${DATA_ROOT_ENV} or ./data)")
         return sub
 
+    def with_chaining_option(sub: argparse.ArgumentParser, default: str | None = ChainingConfig().rule) -> None:
+        sub.add_argument("--chaining", default=default, choices=get_args(ChainingRule),
+                         help="how the fit's long-gap correspondences are derived from the direct flows: consecutive "
+                         "(chain neighbouring frames, re-anchor on trusted direct flow) or mft (multi-gap chaining, "
+                         f"as the <engine>-mft trackers); default {default}")
+
     def with_fit_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--preset", default="fast", choices=tuple(sorted(PRESETS)), help="model preset")
         sub.add_argument("--steps", type=int, help="fitting steps (default: the preset's)")
@@ -335,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--methods", nargs="+", default=["zero_motion"], metavar="METHOD", choices=run_methods(),
                        help=f"any of: {', '.join(run_methods())} (omnimotion methods describes each)")
     with_fit_options(bench)
+    with_chaining_option(bench)
     bench.add_argument("--raft-weights", help="local torchvision RAFT checkpoint (for raft-c / raft-d)")
     bench.add_argument("--device", default="cpu", help="torch device for RAFT, e.g. cuda")
     with_evaluation_options(bench)
@@ -356,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="auto: all ordered pairs up to 64 frames, else a window plus long-range pairs")
         sub.add_argument("--chunk-pairs", type=int, default=16, help="pairs per task")
         sub.add_argument("--no-chaining", action="store_true", help="fit on the direct flow only (default: "
-                         "also chain consecutive flows into long-gap correspondences)")
+                         "also chain flows into long-gap correspondences)")
+        with_chaining_option(sub)
         sub.add_argument("--external-tracks", help="another tracker's tracks (.npz / .pkl) to use as sparse "
                          "correspondences instead of computing flow (the paper's 'Ours (TAP-Net)')")
         sub.add_argument("--external-video", help="the video's key in an --external-tracks pickle of several videos")
@@ -369,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("video_group", help="a .zarr video group with a flow set")
     fit.add_argument("--flow-set", help="flow set name (default: the only one that no chained set was "
                      "derived from)")
+    with_chaining_option(fit, default=None)
     fit.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
     fit.add_argument("--workers", type=int, help="threads of the local Dask cluster")
     fit.set_defaults(run=_cmd_fit)

@@ -30,6 +30,7 @@ import hashlib
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -399,6 +400,25 @@ def read_flow_set(
         mask=group[MASK_ARRAY][:],
         counts=group[COUNTS_ARRAY][:],
     )
+
+
+def open_flow_reader(video_group_path: Path, name: str) -> Callable[[int, int], np.ndarray | None]:
+    """``read(i, j)``: the whole flow of pair (i, j) of the finished flow set ``name`` (float16 [H, W, 2], as
+    stored), read from disk on each call; None for a pair the set does not hold.
+
+    Raises:
+        InputError: no flow set of that name.
+        IncompleteStoreError: the set was never finished.
+    """
+    group = _open_finished(video_group_path, name)
+    flow = group[FLOW_ARRAY]
+    rows = {(int(i), int(j)): row for row, (i, j) in enumerate(group[PAIRS_ARRAY][:])}
+
+    def read(i: int, j: int) -> np.ndarray | None:
+        row = rows.get((i, j))
+        return None if row is None else flow[row]
+
+    return read
 
 
 def flow_set_memory(video_group_path: Path, name: str) -> int:

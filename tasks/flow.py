@@ -25,12 +25,14 @@ from omnimotion_core.flow import (
     flow_set_params,
     select_pairs,
 )
+from omnimotion_core.flow.chaining import mft_pairs_from_frame
 from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig
 from omnimotion_core.flow_set import FlowSet
 from storage.external_tracks import read_external_tracks
 from storage.flow_store import (
     FlowSetWriter,
     flow_set_name,
+    list_flow_sets,
     read_flow_set,
     read_flow_set_params,
     write_flow_set,
@@ -151,8 +153,9 @@ def publish_flows(plan: FlowPlan, logger: Logger) -> Path:
 def chain_stored_flow_set(
     video_group: Path, direct_name: str, chaining: ChainingConfig, logger: Logger | None = None
 ) -> Path:
-    """Store the flow set derived from the finished direct set ``direct_name`` by chaining (see
-    ``omnimotion_core.flow.chaining``), named by the direct set's parameters plus ``chaining``; return its path.
+    """Store the flow set derived from the finished direct set ``direct_name`` by chaining (by ``chaining.rule``:
+    see ``omnimotion_core.flow.chaining`` and ``omnimotion_core.flow.mft``), named by the direct set's
+    parameters plus ``chaining``; return its path.
 
     Written one source frame at a time from the unchanged direct set, so a killed run resumes at the
     first source frame not yet written and reaches the same result. Progress goes to ``logger`` (default:
@@ -170,15 +173,24 @@ def chain_stored_flow_set(
         row = rows.get((i, j))
         return None if row is None else (direct.flow[row], direct.mask[row])
 
+    def read_flow(i: int, j: int) -> np.ndarray | None:
+        row = rows.get((i, j))
+        return None if row is None else direct.flow[row]
+
     frames = open_video(video_group).read_frames()
-    consecutive = consecutive_flows(read, direct.num_frames, chaining.max_cycle_error)
+    consecutive = None if chaining.rule == "mft" else consecutive_flows(read, direct.num_frames, chaining.max_cycle_error)
     no_counts = np.zeros_like(direct.counts)
     started, trusted, direct_trusted = time.perf_counter(), 0, 0
     for done, source in enumerate(sources, start=1):
-        chained = list(chain_from_frame(int(source), frames, consecutive, read, chaining))
-        pairs = np.array([[source, target] for target, _, _ in chained], dtype=np.int64)
-        mask = np.stack([mask for _, _, mask in chained])
-        writer.write(FlowSet(pairs=pairs, flow=np.stack([flow for _, flow, _ in chained]), mask=mask, counts=no_counts))
+        if consecutive is None:
+            pairs = direct.pairs[direct.pairs[:, 0] == source]
+            flow, mask = mft_pairs_from_frame(int(source), pairs[:, 1], direct.num_frames, direct.size, read_flow,
+                                              chaining.mft)
+        else:
+            chained = list(chain_from_frame(int(source), frames, consecutive, read, chaining))
+            pairs = np.array([[source, target] for target, _, _ in chained], dtype=np.int64)
+            flow, mask = np.stack([flow for _, flow, _ in chained]), np.stack([mask for _, _, mask in chained])
+        writer.write(FlowSet(pairs=pairs, flow=flow, mask=mask, counts=no_counts))
         trusted += int(mask.sum())
         direct_trusted += sum(int(direct.mask[rows[(int(i), int(j))]].sum()) for i, j in pairs)
         elapsed = time.perf_counter() - started
@@ -186,6 +198,27 @@ def chain_stored_flow_set(
                     "(direct flow: %d)", video_group.name, done, len(sources), elapsed,
                     elapsed / done * (len(sources) - done), trusted, direct_trusted)
     return writer.finish()
+
+
+def derived_flow_set(video_group: Path, chaining: ChainingConfig, direct_name: str | None = None,
+                     logger: Logger | None = None) -> Path:
+    """The flow set derived by ``chaining`` from the direct set ``direct_name`` of ``video_group`` (default: its
+    only direct set), derived now if it is not stored yet (see :func:`chain_stored_flow_set`); its path.
+
+    Raises:
+        ValueError: ``chaining`` is off, ``direct_name`` is not a direct set, or none or several are there.
+    """
+    if not chaining.enabled:
+        raise ValueError("chaining is off: fit on the direct flow set instead")
+    direct = [name for name in list_flow_sets(video_group) if "chaining" not in read_flow_set_params(video_group, name)]
+    if direct_name is None and len(direct) != 1:
+        raise ValueError(f"{video_group}: {len(direct)} direct flow sets ({', '.join(direct) or 'none'}); "
+                         + ("compute one with: omnimotion flow " + str(video_group) if not direct else
+                            "choose one with --flow-set"))
+    name = direct_name or direct[0]
+    if name not in direct:
+        raise ValueError(f"{video_group}: {name!r} is not a direct flow set to chain; direct sets: {', '.join(direct)}")
+    return chain_stored_flow_set(video_group, name, chaining, logger or logging.getLogger("omnimotion.flow"))
 
 
 def _import_external_tracks(video_group: str, tracks_file: str, video_name: str | None = None) -> str:

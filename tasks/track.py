@@ -13,7 +13,8 @@ from omnimotion_core.appearance import check_appearance
 from omnimotion_core.flow import FlowConfig, FlowEngineConfig
 from omnimotion_core.methods import METHODS, ModelMethod, TrackerMethod, run_methods
 from omnimotion_core.registry import Tracker
-from omnimotion_core.trackers import build_tracker
+from omnimotion_core.trackers import MftTracker, build_tracker
+from storage.flow_store import flow_set_name, list_flow_sets, open_flow_reader
 from storage.ground_truth import load_ground_truth
 from storage.prediction_store import (
     Predictions,
@@ -52,10 +53,18 @@ def check_method(method: str, flow: FlowConfig) -> None:
         raise ValueError(f"{method}: {engine.method.title} weights not found at {weights}")
 
 
-def build_pipeline_tracker(method: str, flow: FlowConfig) -> Tracker:
-    """The registered tracker ``method`` on its flow engine built from ``flow`` (weights read from disk)."""
+def build_pipeline_tracker(method: str, flow: FlowConfig, video_group: Path | None = None) -> Tracker:
+    """The registered tracker ``method`` on its flow engine built from ``flow`` (weights read from disk).
+
+    A tracker that can reuse flows (an ``<engine>-mft``) reads them from the direct flow set of ``video_group``
+    computed with the same engine settings, when that set is there and finished."""
     engine_config = _engine_config(METHODS.get(method, TrackerMethod), flow)
-    return build_tracker(method, None if engine_config is None else load_flow_engine(engine_config))
+    tracker = build_tracker(method, None if engine_config is None else load_flow_engine(engine_config))
+    if isinstance(tracker, MftTracker) and engine_config is not None and video_group is not None:
+        name = flow_set_name(flow_params(dataclasses.replace(flow, engine=engine_config)))
+        if name in list_flow_sets(video_group):
+            tracker = tracker.reusing(open_flow_reader(video_group, name))
+    return tracker
 
 
 def predict_tracks(
@@ -99,7 +108,7 @@ def _track_points(
     existing = predictions_path(Path(video_group), method, params)
     if existing.exists():
         return str(existing)
-    tracker = build_pipeline_tracker(method, flow)
+    tracker = build_pipeline_tracker(method, flow, Path(video_group))
     group = open_video(Path(video_group))
     sample = load_ground_truth(Path(dataset), video_name, evaluation.query_mode, evaluation.resolution,
                                group.max_frames)

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from omnimotion_core.flow.consistency import color_distance, cycle_error, lands_in_frame
 from omnimotion_core.flow.flow_set_builder import count_correspondences
+from omnimotion_core.flow.mft import MftConfig, mft_from_frame
 from omnimotion_core.flow.sampling import sample_at_flow
 from omnimotion_core.flow_set import FlowSet
 
@@ -30,12 +32,21 @@ PairReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray] | None"]
 """``read(i, j)`` -> (flow [H, W, 2], trusted mask [H, W]) of the direct pair i -> j, or None if the set lacks it."""
 
 
+ChainingRule = Literal["consecutive", "mft"]
+"""How long-gap correspondences are derived: ``consecutive`` chains the flows between neighbouring frames and
+re-anchors on trusted direct flows (this module); ``mft`` follows every pixel by multi-gap chaining
+(:mod:`omnimotion_core.flow.mft`) and trusts what it reports visible."""
+
+
 @dataclass(frozen=True)
 class ChainingConfig:
-    """Whether and how consecutive flows are chained into long-gap correspondences.
+    """Whether and how flows are chained into long-gap correspondences.
 
     Attributes:
         enabled: chain (True) or keep the direct flows only (False).
+        rule: ``consecutive`` (default) or ``mft`` (see :data:`ChainingRule`). ``max_cycle_error``,
+            ``max_color_distance`` and ``max_disagreement`` apply to ``consecutive``, ``mft`` to ``mft``.
+        mft: the multi-gap chaining settings of the ``mft`` rule.
         max_cycle_error: round-trip error in pixels below which a consecutive step may be chained (the
             cycle check of ``ConsistencyConfig``, applied to gap 1 as well).
         max_color_distance: largest L2 distance of [0, 1] RGB between a source pixel and its chained match
@@ -45,11 +56,15 @@ class ChainingConfig:
     """
 
     enabled: bool = True
+    rule: ChainingRule = "consecutive"
+    mft: MftConfig = MftConfig()
     max_cycle_error: float = 3.0
     max_color_distance: float = 0.3
     max_disagreement: float = 4.0
 
     def __post_init__(self) -> None:
+        if self.rule not in get_args(ChainingRule):
+            raise ValueError(f"rule must be one of {get_args(ChainingRule)}, got {self.rule!r}")
         if not self.max_cycle_error > 0:
             raise ValueError(f"max_cycle_error must be > 0 pixels, got {self.max_cycle_error}")
         if not self.max_color_distance > 0:
@@ -159,8 +174,35 @@ def chain_from_frame(
             yield target, accumulated.copy(), valid & ~conflict
 
 
+def mft_pairs_from_frame(source: int, targets: np.ndarray, num_frames: int, size: tuple[int, int],
+                         read: Callable[[int, int], np.ndarray | None], config: MftConfig,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Correspondences of every pixel of frame ``source`` to frames ``targets`` by multi-gap chaining.
+
+    Args:
+        source: frame i.
+        targets: int [K] frames j.
+        num_frames: T.
+        size: (H, W).
+        read: ``read(a, b)`` -> the direct flow a -> b [H, W, 2], or None (:data:`~omnimotion_core.flow.mft.FlowReader`).
+        config: the multi-gap chaining settings.
+
+    Returns:
+        flow float32 [K, H, W, 2] of each pair (i, targets[k]) and its trusted mask bool [K, H, W]: where the
+        chain reports the pixel visible.
+    """
+    height, width = size
+    followed = mft_from_frame(source, num_frames, size, read, config)
+    grid_y, grid_x = np.mgrid[0:height, 0:width]
+    grid = np.stack([grid_x, grid_y], axis=-1).astype(np.float32)
+    targets = np.asarray(targets, dtype=np.int64)
+    flow = followed.positions[targets].reshape(len(targets), height, width, 2) - grid
+    return flow, ~followed.occluded[targets].reshape(len(targets), height, width)
+
+
 def chain_flow_set(flow_set: FlowSet, frames: np.ndarray, config: ChainingConfig) -> FlowSet:
-    """A flow set with chained correspondences added to every pair (in memory); counts recomputed.
+    """A flow set with chained correspondences added to every pair (in memory, by ``config.rule``); counts
+    recomputed.
 
     Returns ``flow_set`` itself when ``config.enabled`` is False.
     """
@@ -172,13 +214,23 @@ def chain_flow_set(flow_set: FlowSet, frames: np.ndarray, config: ChainingConfig
         row = rows.get((i, j))
         return None if row is None else (flow_set.flow[row], flow_set.mask[row])
 
-    consecutive = consecutive_flows(read, flow_set.num_frames, config.max_cycle_error)
     flow = np.empty(flow_set.flow.shape, dtype=np.float32)
     mask = np.empty_like(flow_set.mask)
-    for source in range(flow_set.num_frames):
-        for target, pair_flow, pair_mask in chain_from_frame(source, frames, consecutive, read, config):
-            row = rows[(source, target)]
-            flow[row], mask[row] = pair_flow, pair_mask
+    if config.rule == "mft":
+        def read_flow(i: int, j: int) -> np.ndarray | None:
+            row = rows.get((i, j))
+            return None if row is None else flow_set.flow[row]
+
+        for source in np.unique(flow_set.pairs[:, 0]):
+            at_source = np.flatnonzero(flow_set.pairs[:, 0] == source)
+            flow[at_source], mask[at_source] = mft_pairs_from_frame(
+                int(source), flow_set.pairs[at_source, 1], flow_set.num_frames, flow_set.size, read_flow, config.mft)
+    else:
+        consecutive = consecutive_flows(read, flow_set.num_frames, config.max_cycle_error)
+        for source in range(flow_set.num_frames):
+            for target, pair_flow, pair_mask in chain_from_frame(source, frames, consecutive, read, config):
+                row = rows[(source, target)]
+                flow[row], mask[row] = pair_flow, pair_mask
     return FlowSet(
         pairs=flow_set.pairs, flow=flow, mask=mask,
         counts=count_correspondences(flow_set.pairs, mask, flow_set.num_frames),

@@ -190,7 +190,8 @@ def track_mft(
     The flows come from ``known`` where it holds them (e.g. a stored flow set of the same engine) and are
     computed otherwise: for the Q distinct query frames, the pairs of every gap of ``config.gaps`` and the
     pairs from each query frame, both directions (at most all T (T - 1) ordered pairs, far fewer for long
-    videos with few query frames). They are held in memory while the points are followed.
+    videos with few query frames). They are held in memory as float16, the precision of a stored flow set, so
+    the tracks are the same whether the flows were read or computed.
 
     Args:
         frames: uint8 [T, H, W, 3] RGB.
@@ -219,7 +220,7 @@ def track_mft(
     missing_pairs = np.array(missing, dtype=np.int64).reshape(-1, 2)
     for batch in iter_pair_flows(engine, frames, missing_pairs):
         for (a, b), flow in zip(missing_pairs[batch.rows], batch.flow, strict=True):
-            flows[int(a), int(b)] = flow
+            flows[int(a), int(b)] = flow.astype(np.float16)
         if progress is not None:
             progress(batch.rows.stop, len(missing_pairs))
     blurred = blur_frames(frames, config.appearance_blur) if config.appearance_sigma > 0 else None

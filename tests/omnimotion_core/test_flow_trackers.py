@@ -8,6 +8,7 @@ import torch
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
 from omnimotion_core.flow.engines import (
+    DisConfig,
     FlowEngineConfig,
     RaftEngineConfig,
     build_flow_engine,
@@ -19,7 +20,10 @@ VELOCITY = np.array([1.5, -1.0])  # (dx, dy) pixels per frame
 NUM_FRAMES = 8
 SIZE = 64
 QUERIES = np.array([[0.0, 32.0, 20.0], [3.0, 30.0, 30.0], [7.0, 25.0, 40.0]])  # (t, y, x)
-DIS = build_flow_engine(FlowEngineConfig())
+DIS = build_flow_engine(FlowEngineConfig(dis=DisConfig(preset="fast")))
+"""DIS ``fast``: these tests check the trackers' bookkeeping on known motion. With ``medium`` (the default) the
+chained track of the first query was 1.4 px off by frame 7 on this 64 px texture on one machine (AMD EPYC,
+OpenCV 5.1.0), and within 0.5 px on the CI machine the same day's commits had passed on."""
 
 
 def _translating_video() -> np.ndarray:
