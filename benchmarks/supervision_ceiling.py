@@ -11,7 +11,9 @@ chained by ``tasks.flow.store_flow_set`` (the function the flow's ``compute_flow
 for fitting by ``storage.flow_store.open_pair_source`` as ``fit_model`` does. Supervisions (``--supervision``):
 
 - ``chained``: that stored chained DIS set (what the pipeline fits on; ``--dis-preset`` picks DIS's preset for it
-  and for the DIS-C / DIS-D rows);
+  and for the DIS-C / DIS-D / DIS-MFT rows);
+- ``mft``: the set derived from the same direct DIS flows by MFT-style multi-gap chaining
+  (``ChainingConfig(rule="mft")``, what ``--chaining mft`` fits on);
 - ``exact``: the video's exact correspondences at the processing resolution
   (``omnimotion_core.synthetic.exact_flow_set``: every ordered pair, every pixel, mask = visible in frame j).
 
@@ -28,7 +30,7 @@ other jobs sharing the cores, which inflate ``fit_s``). DIS-C and DIS-D (``omnim
 stored frames and are scored the same two ways (``fit_s`` = their tracking seconds). ``OMP_WAIT_POLICY``
 defaults to ``PASSIVE`` (see below the imports).
 
-Also measured per video: how many correspondences each set trusts and, for the chained set against the exact
+Also measured per video: how many correspondences each set trusts and, for the chained and MFT sets against the exact
 one, the share of its trusted correspondences that are hidden in frame j, the share wrong by more than 4 px
 (end-point error), and the share of the exactly visible correspondences it trusts (recall).
 
@@ -49,6 +51,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import argparse
+import dataclasses
 import logging
 import sys
 import tempfile
@@ -62,7 +65,7 @@ import pandas as pd
 import torch
 
 from omnimotion_core.appearance import check_appearance
-from omnimotion_core.flow import DisConfig, FlowConfig, FlowEngineConfig, build_flow_engine
+from omnimotion_core.flow import ChainingConfig, DisConfig, FlowConfig, FlowEngineConfig, build_flow_engine
 from omnimotion_core.flow.engines import DisPreset
 from omnimotion_core.flow_set import FlowSet, PairSource
 from omnimotion_core.model import PRESETS, OmniMotionConfig, Trainer, track
@@ -84,8 +87,8 @@ from tasks.config import EvaluationConfig, FitConfig
 from tasks.evaluate import score_tracks
 from tasks.flow import store_flow_set
 
-SUPERVISIONS = ("exact", "chained")
-BASELINES = ("dis-c", "dis-d")
+SUPERVISIONS = ("exact", "chained", "mft")
+BASELINES = ("dis-c", "dis-d", "dis-mft")
 MODES = ("own", "checked")
 METRICS = {"AJ": "average_jaccard", "delta_avg": "average_pts_within_thresh", "OA": "occlusion_accuracy",
            "TC": "temporal_coherence"}
@@ -207,12 +210,14 @@ def run_video(dataset: Path, synthetic: SyntheticVideo, name: str, root: Path, s
     exact = exact_flow_set(synthetic, evaluation.resolution)
     sets = {"exact": exact}
     set_rows = [{**key, "supervision": "exact", "seconds": time.perf_counter() - started, **set_figures(exact, exact)}]
-    if "chained" in args.supervision:
+    for supervision, rule in (("chained", "consecutive"), ("mft", "mft")):
+        if supervision not in args.supervision:
+            continue
         started = time.perf_counter()
-        path = store_flow_set(group, flow_config, LOG)
-        sets["chained"] = open_pair_source(group, path.name, FitConfig().flow_memory_budget_mib * 2**20)
-        set_rows.append({**key, "supervision": "chained", "seconds": time.perf_counter() - started,
-                         **set_figures(sets["chained"], exact)})
+        path = store_flow_set(group, dataclasses.replace(flow_config, chaining=ChainingConfig(rule=rule)), LOG)
+        sets[supervision] = open_pair_source(group, path.name, FitConfig().flow_memory_budget_mib * 2**20)
+        set_rows.append({**key, "supervision": supervision, "seconds": time.perf_counter() - started,
+                         **set_figures(sets[supervision], exact)})
     for figures in set_rows:
         print(f"{label}: {figures['supervision']} set: {figures['trusted']} trusted ({100 * figures['trusted_share']:.1f} %"
               f" of pixels), hidden {100 * figures['hidden_share']:.2f} %, > 4 px {100 * figures['wrong_4px_share']:.2f} %,"

@@ -1,4 +1,4 @@
-"""benchmarks/supervision_ceiling.py end to end on a tiny setting: both supervisions, the DIS rows, the files."""
+"""benchmarks/supervision_ceiling.py end to end on a tiny setting: every supervision, the DIS rows, the files."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def test_supervision_ceiling_tiny_run(tmp_path: Path) -> None:
                         "--steps", "4", "--eval-every", "2", "--threads", "1", "--out", str(out),
                         "--work-dir", str(tmp_path / "work")])
     table = pd.read_csv(out / "supervision_ceiling.csv", keep_default_na=False)
-    assert len(table) == len(rows) == 2 + 2 * 3
+    assert len(table) == len(rows) == 3 + 3 * 3
     model = table[table["method"] == "omnimotion"]
-    assert sorted(set(model["supervision"])) == ["chained", "exact"]
+    assert sorted(set(model["supervision"])) == ["chained", "exact", "mft"]
     for _, curve in model.groupby("supervision"):
         assert curve["step"].tolist() == [0, 2, 4]
         assert curve["fit_s"].iloc[0] == 0.0 and curve["fit_s"].is_monotonic_increasing
@@ -41,13 +41,15 @@ def test_supervision_ceiling_tiny_run(tmp_path: Path) -> None:
         assert row["delta_avg_own"] == row["delta_avg_checked"] and row["TC_own"] == row["TC_checked"]
     chained = table[table["method"] == "dis-c"].iloc[0]
     assert chained["AJ_own"] > 0.2 and chained["OA_own"] > 0.5 and chained["delta_avg_own"] > 0.4
-    assert set(table["method"]) == {"dis-c", "dis-d", "omnimotion"}
+    assert set(table["method"]) == {"dis-c", "dis-d", "dis-mft", "omnimotion"}
     # both fits start from the same seeded model: identical scores at step 0
     first = model[model["step"] == 0].set_index("supervision")[figures]
-    assert first.loc["exact"].tolist() == first.loc["chained"].tolist()
+    assert first.loc["exact"].tolist() == first.loc["chained"].tolist() == first.loc["mft"].tolist()
     sets = pd.read_csv(out / "supervision_ceiling_sets.csv").set_index("supervision")
     assert sets.loc["exact", "hidden_share"] == 0.0 and sets.loc["exact", "recall"] == 1.0
-    assert 0 < sets.loc["chained", "trusted"] and 0.0 < sets.loc["chained", "recall"] <= 1.0
+    for derived in ("chained", "mft"):
+        assert 0 < sets.loc[derived, "trusted"] and 0.0 < sets.loc[derived, "recall"] <= 1.0
+    assert sets.loc["chained", "trusted"] != sets.loc["mft", "trusted"]
     markdown = (out / "supervision_ceiling.md").read_text()
     assert "| dis-c | - | 0 |" in markdown and "| omnimotion | exact | 4 |" in markdown
     assert (out / "supervision_ceiling.png").stat().st_size > 10_000
