@@ -271,3 +271,28 @@ def test_max_frames_scores_the_first_frames_of_each_video(tmp_path: Path) -> Non
     assert result.failures == []
     # Frames 1 and 2 are 4 and 8 px away: pts_within_{1,2,4,8,16} = 0, 0, 0, 1/2, 1 -> delta_avg 0.3.
     assert result.records[0]["average_pts_within_thresh"] == pytest.approx(0.3)
+
+
+def test_dis_mft_runs_and_omnimotion_fits_on_the_mft_derived_set(tmp_path: Path) -> None:
+    import zarr
+
+    from omnimotion_core.flow import ChainingConfig, FlowConfig
+    from storage.flow_store import list_flow_sets, read_flow_set_params
+    from tasks.config import FitConfig
+
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset, ("left",))
+    config = PipelineConfig(
+        data_root=tmp_path / "data", evaluation=UNCHECKED, flow=FlowConfig(chaining=ChainingConfig(rule="mft")),
+        fit=FitConfig(num_steps=2, checkpoint_every=2, log_every=2, cpu_threads=1),
+    )
+    result = benchmark(str(dataset), ["omnimotion", "dis-mft"], config)
+    assert result.failures == []
+    assert sorted(record["method"] for record in result.records) == ["dis-mft", "omnimotion"]
+    group = tmp_path / "data" / "videos" / "toy-left.zarr"
+    (derived,) = [name for name in list_flow_sets(group) if "chaining" in read_flow_set_params(group, name)]
+    assert read_flow_set_params(group, derived)["chaining"]["rule"] == "mft"
+    (fit_dir,) = (group / layout.FITS_GROUP).iterdir()
+    assert zarr.open_group(str(fit_dir), mode="r").attrs["params"]["flow_set"] == derived
+    predictions = read_predictions(next((group / "predictions").glob("dis-mft-*")))
+    assert predictions.tracks.shape == (3, 6, 2) and np.isfinite(predictions.tracks).all()

@@ -146,3 +146,24 @@ def test_eval_rescores_stored_predictions_under_the_other_frame_rule(
     out = capsys.readouterr().out
     assert out.startswith("Frames scored: all_but_query") and "| zero_motion |" in out
     assert (tmp_path / "d" / "results" / "small" / "frames-all_but_query" / "results.csv").is_file()
+
+
+def test_fit_with_chaining_picks_or_derives_the_chained_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = tmp_path / "small.pkl"
+    main(["synth", str(dataset), "--preset", "small", "--frames", "4"])
+    root = tmp_path / "d"
+    main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--size", "32x32", "--data-root", str(root)])
+    group = root / "videos" / "synth_000.zarr"
+    main(["flow", str(group), "--data-root", str(root)])
+    from storage.flow_store import list_flow_sets, read_flow_set_params
+
+    fit = ["fit", str(group), "--steps", "2", "--cpu-threads", "1", "--data-root", str(root)]
+    capsys.readouterr()
+    assert main([*fit, "--chaining", "mft"]) == 0
+    mft_fit = capsys.readouterr().out
+    rules = sorted(read_flow_set_params(group, name).get("chaining", {}).get("rule", "direct") for name in list_flow_sets(group))
+    assert rules == ["consecutive", "direct", "mft"]
+    assert main([*fit, "--chaining", "consecutive"]) == 0
+    consecutive_fit = capsys.readouterr().out
+    assert "fit: " in mft_fit and "fit: " in consecutive_fit and mft_fit != consecutive_fit
+    assert len(list_flow_sets(group)) == 3
