@@ -17,9 +17,9 @@ uncertainty exceeds :attr:`MftConfig.max_sigma` is reported occluded (not visibl
 which TAP-Vid's Average Jaccard rewards over a visible guess that is likely wrong.
 
 MFT's occlusion and uncertainty come from a head trained on RAFT; here both come from the flows alone:
-σ_new = :attr:`MftConfig.flow_sigma` + the round-trip error of the new flow at the point (pixels), plus
-:attr:`MftConfig.appearance_sigma` times the colour distance between the point in frame s and the
-candidate in frame t (a template check the chain cannot fool by drifting).
+σ_new = :attr:`MftConfig.flow_sigma` + the round-trip error of the new flow at the point (pixels). (An
+appearance term, the colour distance between the point in frame s and the candidate, was measured and left
+out: benchmarks/RESULTS.md, "MFT-style tracking".)
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from omnimotion_core.flow.sampling import sample_points
@@ -48,10 +47,6 @@ class MftConfig:
             candidate occluded (the 3 px of ``ConsistencyConfig``).
         flow_sigma: uncertainty in pixels every flow adds, consistent or not: a chain of n flows carries at
             least ``flow_sigma * sqrt(n)``, so fewer, longer steps win when they are as consistent.
-        appearance_sigma: pixels of uncertainty per unit of colour distance (L2 of [0, 1] RGB, frames
-            blurred by ``appearance_blur``) between the point in its source frame and the candidate; 0
-            leaves appearance out.
-        appearance_blur: standard deviation in pixels of the Gaussian blur of the frames compared.
         consensus_radius: candidates closer than this many pixels agree; of the visible candidate with the
             most agreeing visible candidates and those that agree with it, the least uncertain is kept. 0
             keeps MFT's rule (the least uncertain visible candidate).
@@ -62,8 +57,6 @@ class MftConfig:
     gaps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     max_cycle_error: float = 3.0
     flow_sigma: float = 1.0
-    appearance_sigma: float = 0.0
-    appearance_blur: float = 1.0
     consensus_radius: float = 2.0
     max_sigma: float | None = 3.0
 
@@ -74,10 +67,6 @@ class MftConfig:
             raise ValueError(f"max_cycle_error must be > 0 pixels, got {self.max_cycle_error}")
         if not self.flow_sigma > 0:
             raise ValueError(f"flow_sigma must be > 0 pixels, got {self.flow_sigma}")
-        if not self.appearance_sigma >= 0:
-            raise ValueError(f"appearance_sigma must be >= 0, got {self.appearance_sigma}")
-        if not self.appearance_blur >= 0:
-            raise ValueError(f"appearance_blur must be >= 0 pixels, got {self.appearance_blur}")
         if not self.consensus_radius >= 0:
             raise ValueError(f"consensus_radius must be >= 0 pixels, got {self.consensus_radius}")
         if self.max_sigma is not None and not self.max_sigma > 0:
@@ -119,14 +108,6 @@ def needed_pairs(sources: np.ndarray, num_frames: int, gaps: tuple[int, ...]) ->
     return np.array(ordered, dtype=np.int64).reshape(-1, 2)
 
 
-def blur_frames(frames: np.ndarray, sigma: float) -> np.ndarray:
-    """float32 [T, H, W, 3] frames scaled to [0, 1] and blurred by a Gaussian of ``sigma`` pixels (0: none)."""
-    scaled = np.asarray(frames, dtype=np.float32) / 255.0
-    if sigma == 0:
-        return scaled
-    return np.stack([cv2.GaussianBlur(frame, (0, 0), sigma) for frame in scaled])
-
-
 def _new_step(read: FlowReader, start: int, target: int, points: np.ndarray, max_cycle_error: float
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Points of frame ``start`` moved to ``target``: (positions [N, 2], occluded [N], round-trip error [N]);
@@ -159,8 +140,7 @@ def _choose(moved: np.ndarray, hidden: np.ndarray, spread: np.ndarray, consensus
     return best
 
 
-def follow_points(points: np.ndarray, source: int, num_frames: int, read: FlowReader, config: MftConfig,
-                  blurred: np.ndarray | None = None) -> MftTracks:
+def follow_points(points: np.ndarray, source: int, num_frames: int, read: FlowReader, config: MftConfig) -> MftTracks:
     """Follow points of frame ``source`` to every frame of the video (forward, then backward in time).
 
     Args:
@@ -168,27 +148,21 @@ def follow_points(points: np.ndarray, source: int, num_frames: int, read: FlowRe
         source: their frame.
         num_frames: T.
         read: the flows (see :data:`FlowReader`), e.g. :func:`needed_pairs` of ``[source]``.
-        config: gaps, uncertainty weights and selection rule.
-        blurred: :func:`blur_frames` of the video, needed when ``config.appearance_sigma`` > 0.
+        config: gaps, uncertainty and selection rule.
 
     Returns:
         :class:`MftTracks`; ``occluded`` is what is reported (the flows' occlusion, and with
         ``config.max_sigma`` the points more uncertain than that).
 
     Raises:
-        ValueError: a flow between neighbouring frames is missing, or the blurred frames are.
+        ValueError: a flow between neighbouring frames is missing.
     """
-    if config.appearance_sigma > 0 and blurred is None:
-        raise ValueError("appearance_sigma > 0 needs the blurred frames (blur_frames)")
     points = np.asarray(points, dtype=np.float64)
     num_points = len(points)
     positions = np.zeros((num_frames, num_points, 2), dtype=np.float64)
     hidden_by_flow = np.zeros((num_frames, num_points), dtype=bool)
     sigma = np.zeros((num_frames, num_points), dtype=np.float64)
     positions[source] = points
-    template = None
-    if config.appearance_sigma > 0 and blurred is not None:
-        template = sample_points(blurred[source], points[:, 0], points[:, 1])
     rows = np.arange(num_points)
     for direction in (1, -1):
         for target in range(source + direction, num_frames if direction == 1 else -1, direction):
@@ -199,13 +173,9 @@ def follow_points(points: np.ndarray, source: int, num_frames: int, read: FlowRe
                     if abs(target - start) == 1:
                         raise ValueError(f"the flows between frames {start} and {target} are missing")
                     continue
-                new_sigma = config.flow_sigma + step[2]
-                if template is not None and blurred is not None:
-                    colour = sample_points(blurred[target], step[0][:, 0], step[0][:, 1])
-                    new_sigma = new_sigma + config.appearance_sigma * np.linalg.norm(colour - template, axis=1)
                 moved.append(step[0])
                 hidden.append(hidden_by_flow[start] | step[1])
-                spread.append(np.sqrt(sigma[start] ** 2 + new_sigma**2))
+                spread.append(np.sqrt(sigma[start] ** 2 + (config.flow_sigma + step[2]) ** 2))
             best = _choose(np.stack(moved), np.stack(hidden), np.stack(spread), config.consensus_radius)
             positions[target] = np.stack(moved)[best, rows]
             hidden_by_flow[target] = np.stack(hidden)[best, rows]
@@ -214,8 +184,7 @@ def follow_points(points: np.ndarray, source: int, num_frames: int, read: FlowRe
     return MftTracks(positions.astype(np.float32), occluded, sigma.astype(np.float32))
 
 
-def mft_from_frame(source: int, num_frames: int, size: tuple[int, int], read: FlowReader, config: MftConfig,
-                   blurred: np.ndarray | None = None) -> MftTracks:
+def mft_from_frame(source: int, num_frames: int, size: tuple[int, int], read: FlowReader, config: MftConfig) -> MftTracks:
     """Every pixel of frame ``source`` followed to every frame: :func:`follow_points` on the pixel grid.
 
     Returns:
@@ -224,4 +193,4 @@ def mft_from_frame(source: int, num_frames: int, size: tuple[int, int], read: Fl
     height, width = size
     grid_y, grid_x = np.mgrid[0:height, 0:width]
     points = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float64)
-    return follow_points(points, source, num_frames, read, config, blurred)
+    return follow_points(points, source, num_frames, read, config)

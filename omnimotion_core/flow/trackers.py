@@ -18,7 +18,7 @@ import numpy as np
 
 from omnimotion_core.flow.consistency import ConsistencyConfig
 from omnimotion_core.flow.engines import FlowEngine, iter_pair_flows
-from omnimotion_core.flow.mft import FlowReader, MftConfig, blur_frames, follow_points, needed_pairs
+from omnimotion_core.flow.mft import FlowReader, MftConfig, follow_points, needed_pairs
 from omnimotion_core.flow.pairs import with_reverse_pairs
 from omnimotion_core.flow.sampling import sample_points
 
@@ -223,7 +223,6 @@ def track_mft(
             flows[int(a), int(b)] = flow.astype(np.float16)
         if progress is not None:
             progress(batch.rows.stop, len(missing_pairs))
-    blurred = blur_frames(frames, config.appearance_blur) if config.appearance_sigma > 0 else None
     tracks = np.zeros((len(query_points), num_frames, 2), dtype=np.float32)
     occluded = np.zeros((len(query_points), num_frames), dtype=bool)
 
@@ -232,7 +231,7 @@ def track_mft(
 
     for source in np.unique(query_frames):
         at_source = query_frames == source
-        followed = follow_points(query_points[at_source][:, [2, 1]], int(source), num_frames, read, config, blurred)
+        followed = follow_points(query_points[at_source][:, [2, 1]], int(source), num_frames, read, config)
         tracks[at_source] = followed.positions.transpose(1, 0, 2)
         occluded[at_source] = followed.occluded.T
     return tracks, occluded
