@@ -239,7 +239,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_benchmark(argparse.Namespace(
         data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
         query_mode="first", frame_rule="tapvid", size=EvaluationConfig().resolution, videos=None, max_frames=None,
-        dask_address=None, workers=None,
+        dask_address=None, workers=None, chaining=ChainingConfig().rule,
         raft_weights=None, device="cpu", preset="fast", steps=args.steps, seed=None, fit_device="auto",
         cpu_threads=1, fit_resources=None, no_appearance_check=False,
         appearance_radius=AppearanceCheckConfig().radius, appearance_threshold=AppearanceCheckConfig().threshold,

@@ -39,7 +39,7 @@ def test_raft_trackers_need_an_engine_built_from_weights():
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown tracker 'pwc-c'; trackers: zero_motion, dis-c, dis-d, farneback-c"):
+    with pytest.raises(ValueError, match="unknown tracker 'pwc-c'; trackers: zero_motion, dis-c, dis-d, dis-mft, farneback-c"):
         build_tracker("pwc-c")
 
 
