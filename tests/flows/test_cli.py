@@ -109,12 +109,17 @@ def test_flow_on_an_existing_group_reuses_the_stored_set(tmp_path: Path, capsys:
     assert first.startswith(f"flow set: {group}/flows/dis-medium-")
 
 
-def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _small_group(tmp_path: Path) -> tuple[Path, Path]:
+    """(data root, video group) of a 4-frame synthetic video ingested at 32x32 under ``tmp_path / "d"``."""
     dataset = tmp_path / "small.pkl"
     main(["synth", str(dataset), "--preset", "small", "--frames", "4"])
     root = tmp_path / "d"
     main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--size", "32x32", "--data-root", str(root)])
-    group = root / "videos" / "synth_000.zarr"
+    return root, root / "videos" / "synth_000.zarr"
+
+
+def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, group = _small_group(tmp_path)
     assert main(["fit", str(group), "--data-root", str(root)]) == 2
     assert "0 flow sets to fit on (none); compute one with: omnimotion flow" in capsys.readouterr().err
     main(["flow", str(group), "--data-root", str(root)])
@@ -149,11 +154,7 @@ def test_eval_rescores_stored_predictions_under_the_other_frame_rule(
 
 
 def test_fit_with_chaining_picks_or_derives_the_chained_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    dataset = tmp_path / "small.pkl"
-    main(["synth", str(dataset), "--preset", "small", "--frames", "4"])
-    root = tmp_path / "d"
-    main(["ingest", str(dataset), "--tapvid-video", "synth_000", "--size", "32x32", "--data-root", str(root)])
-    group = root / "videos" / "synth_000.zarr"
+    root, group = _small_group(tmp_path)
     main(["flow", str(group), "--data-root", str(root)])
     from storage.flow_store import list_flow_sets, read_flow_set_params
 
