@@ -7,7 +7,6 @@ comment or a string that mentions ``pickle.load`` does not count, and an aliased
 from __future__ import annotations
 
 import ast
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,15 +140,14 @@ def test_subprocesses_get_argument_lists_never_command_strings() -> None:
 
 
 def test_the_mlflow_ui_listens_on_loopback_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from flows import cli
+    from flows import cli, processes
 
     ran = []
-    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: ran.append((command, kwargs)) or
-                        subprocess.CompletedProcess(command, 0))
+    monkeypatch.setattr(processes, "run_until_signalled", lambda command: ran.append(command) or 0)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert cli.main(["ui", "--data-root", str(tmp_path)]) == 0
-    [(command, kwargs)] = ran
-    assert isinstance(command, list) and "shell" not in kwargs
+    [command] = ran
+    assert isinstance(command, list)
     assert command[command.index("--host") + 1] == "127.0.0.1"
 
 
