@@ -7,11 +7,13 @@ the command line starts that same server itself (:class:`prefect.server.api.serv
 which Prefect's client then uses), records its process and the run's in a records folder
 (:mod:`storage.process_records`), and stops it when the run ends, SIGTERM included. The next run started with
 the same records folder stops every recorded server whose run is gone; servers of runs still alive are left
-alone.
+alone. A run stopped by SIGTERM stops its server first, then ends at once as SIGTERM's default does (waiting
+for the task running in a worker thread, a fit for instance, could take hours).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 import psutil
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
 from flows.processes import StopConfig, stop_process_tree
 from storage.process_records import (
@@ -90,26 +92,35 @@ def _drain_prefect_workers(timeout_s: float) -> None:
         worker.drain_all(timeout=timeout_s)
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 @contextmanager
-def prefect_api(records_dir: Path, config: TemporaryServerConfig = TemporaryServerConfig()) -> Iterator[str]:
-    """Yield the Prefect API URL the block's flows use: ``PREFECT_API_URL`` when set (nothing is started),
-    else a temporary local server started here after the orphans of killed runs are stopped
-    (:func:`stop_orphaned_servers`), recorded in ``records_dir`` and stopped when the block ends. While it
-    runs, SIGTERM ends the process as an exception would (status 143), so the server is stopped then too.
-    Call from the main thread."""
+def prefect_api(records_dir: Path, config: TemporaryServerConfig = TemporaryServerConfig()) -> Iterator[str | None]:
+    """Yield the Prefect API URL the block's flows use: ``PREFECT_API_URL`` when set (nothing is started;
+    None when it is not set and Prefect's temporary server is switched off, so Prefect reports it), else a
+    temporary local server started here after the orphans of killed runs are stopped
+    (:func:`stop_orphaned_servers`), recorded in ``records_dir`` and stopped when the block ends. SIGTERM stops
+    the server, then ends the process as SIGTERM does by default (at once, status 143). Call from the main
+    thread."""
     configured = PREFECT_API_URL.value()
-    if configured:
-        yield str(configured)
+    if configured or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        yield configured or None
         return
     from prefect.server.api.server import SubprocessASGIServer
 
     stop_orphaned_servers(records_dir, config)
     server = SubprocessASGIServer()
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    def stop_server() -> None:
+        if server.server_process is not None:
+            pid = server.server_process.pid
+            server.stop()
+            remove_process_record(records_dir, pid)
+
+    def stop_server_then_die(signum: int, frame: FrameType | None) -> None:
+        stop_server()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    previous = signal.signal(signal.SIGTERM, stop_server_then_die)
     try:
         server.start(timeout=int(config.startup_timeout_s))
         assert server.server_process is not None, "SubprocessASGIServer.start returned without a process"
@@ -118,9 +129,7 @@ def prefect_api(records_dir: Path, config: TemporaryServerConfig = TemporaryServ
                                                         owner.create_time(), server.api_url))
         yield server.api_url
     finally:
-        if server.server_process is not None:
-            pid = server.server_process.pid
-            _drain_prefect_workers(config.drain_timeout_s)
-            server.stop()
-            remove_process_record(records_dir, pid)
         signal.signal(signal.SIGTERM, previous)
+        if server.server_process is not None:
+            _drain_prefect_workers(config.drain_timeout_s)
+        stop_server()

@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from storage.tapvid import write_tapvid_davis_pickle
+from tests.flows.process_checks import temporary_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("storage", "tasks", "flows", "omnimotion_core", "benchmarks")
@@ -198,7 +199,7 @@ def test_the_local_dask_cluster_listens_on_loopback_and_prints_a_dashboard_url_t
 
 def test_every_listening_socket_of_a_default_run_is_on_loopback(tmp_path: Path) -> None:
     """A default command-line run (no Prefect server configured: a temporary one; a local Dask cluster), its
-    sockets listed every 50 ms while it runs."""
+    sockets and those of its children listed every 50 ms while it runs."""
     rng = np.random.default_rng(0)
     dataset = tmp_path / "tiny.pkl"
     write_tapvid_davis_pickle(dataset, {name: {
@@ -232,6 +233,7 @@ def test_every_listening_socket_of_a_default_run_is_on_loopback(tmp_path: Path) 
     assert {host for sockets in seen.values() for host, _ in sockets} == {"127.0.0.1"}, seen
     assert len(seen["run"]) >= 2 and (urlsplit(url).hostname, urlsplit(url).port) in seen["run"]
     assert len(seen["prefect server"]) == 1
+    assert temporary_servers(tmp_path / "prefect-home") == []  # stopped with the run
 
 
 def test_logged_parameters_hold_no_secret_from_the_environment(

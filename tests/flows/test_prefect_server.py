@@ -4,6 +4,7 @@ next run, and a server whose run is alive is left alone."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import psutil
 from flows.prefect_server import stop_orphaned_servers
 from storage.process_records import ProcessRecord, read_process_records, server_records_dir, write_process_record
 from storage.tapvid import write_tapvid_davis_pickle
-from tests.flows.test_processes import _alive, _wait_for
+from tests.flows.process_checks import alive, temporary_servers, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
@@ -39,7 +40,7 @@ def test_only_servers_whose_owner_is_gone_are_stopped(tmp_path: Path) -> None:
         write_process_record(tmp_path / "other", reused)
         assert stop_orphaned_servers(tmp_path) == [orphan.pid]
         assert stop_orphaned_servers(tmp_path / "other") == []
-        assert not _alive(orphan.pid)
+        assert not alive(orphan.pid)
         assert in_use.poll() is None
         assert [record.pid for record in read_process_records(tmp_path)] == [in_use.pid]
         assert read_process_records(tmp_path / "other") == []
@@ -49,20 +50,9 @@ def test_only_servers_whose_owner_is_gone_are_stopped(tmp_path: Path) -> None:
             process.wait()
 
 
-def _temporary_servers(prefect_home: Path) -> list[psutil.Process]:
-    """Running Prefect API servers whose environment names ``prefect_home``."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if ("prefect.server.api.server:create_app" in process.cmdline()
-                    and process.environ().get("PREFECT_HOME") == str(prefect_home)):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
-def test_a_killed_runs_temporary_server_is_stopped_by_the_next_run(tmp_path: Path) -> None:
+def test_a_killed_runs_server_is_stopped_by_the_next_run_and_sigterm_stops_a_run_with_its_server(
+    tmp_path: Path,
+) -> None:
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -73,21 +63,33 @@ def test_a_killed_runs_temporary_server_is_stopped_by_the_next_run(tmp_path: Pat
     home = tmp_path / "prefect-home"
     env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    command = [sys.executable, "-m", "flows.cli", "benchmark", str(dataset), "--methods", "zero_motion",
-               "--size", "16x16", "--workers", "1", "--data-root", str(tmp_path / "data")]
+    # A fit far longer than the test: each run is still running when it is killed.
+    command = [sys.executable, "-m", "flows.cli", "benchmark", str(dataset), "--methods", "omnimotion", "--steps",
+               "1000000", "--size", "32x32", "--workers", "1", "--data-root", str(tmp_path / "data")]
     records = server_records_dir(home)
-    killed = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs: list[subprocess.Popen[bytes]] = []
+
+    def start_run() -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+        """A run, once its server is up and recorded."""
+        run = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs.append(run)
+        wait_for(lambda: run.poll() is not None or any(record.owner_pid == run.pid
+                                                       for record in read_process_records(records)),
+                 180, "the run's server record")
+        assert run.poll() is None
+        [record] = [record for record in read_process_records(records) if record.owner_pid == run.pid]
+        return run, record
+
     try:
-        _wait_for(lambda: killed.poll() is not None or bool(list(records.glob("server-*.json"))), 180,
-                  "the first run's server record")
+        killed, orphan = start_run()
         killed.kill()
         killed.wait()
-        [record] = read_process_records(records)
-        assert _alive(record.pid) and [server.pid for server in _temporary_servers(home)] == [record.pid]
-        second = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert second.returncode == 0, second.stderr[-2000:]
-        assert not _alive(record.pid)
-        assert _temporary_servers(home) == [] and read_process_records(records) == []
+        assert alive(orphan.pid) and [server.pid for server in temporary_servers(home)] == [orphan.pid]
+        second, record = start_run()
+        assert not alive(orphan.pid) and read_process_records(records) == [record]
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == -signal.SIGTERM
+        assert not alive(record.pid) and temporary_servers(home) == [] and read_process_records(records) == []
     finally:
-        for server in _temporary_servers(home):
-            server.kill()
+        for process in [*(run for run in runs if run.poll() is None), *temporary_servers(home)]:
+            process.kill()

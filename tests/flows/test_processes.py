@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import psutil
 import pytest
 
 from tests.flows.loopback_cluster import free_port
+from tests.flows.process_checks import alive, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TREE_SCRIPT = """
@@ -35,21 +35,6 @@ time.sleep(300)
 exits (the grandchild is then nobody's descendant, only a member of the process group)."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_stops_the_command_and_every_process_it_started(tmp_path: Path, signum: int) -> None:
     script = tmp_path / "tree.py"
@@ -60,13 +45,13 @@ def test_a_stop_signal_stops_the_command_and_every_process_it_started(tmp_path: 
         f"sys.exit(run_until_signalled([sys.executable, {str(script)!r}, {str(tmp_path)!r}, 'root'], StopConfig(grace_s=2)))",
     ], cwd=REPO_ROOT)
     roles = ("root", "stubborn", "parent", "orphan")
-    _wait_for(lambda: all((tmp_path / f"{role}.pid").is_file() for role in roles), 60, "the process tree")
+    wait_for(lambda: all((tmp_path / f"{role}.pid").is_file() for role in roles), 60, "the process tree")
     pids = {role: int((tmp_path / f"{role}.pid").read_text()) for role in roles}
-    _wait_for(lambda: not _alive(pids["parent"]), 30, "the parent to exit")
-    assert _alive(pids["orphan"]) and _alive(pids["stubborn"])
+    wait_for(lambda: not alive(pids["parent"]), 30, "the parent to exit")
+    assert alive(pids["orphan"]) and alive(pids["stubborn"])
     runner.send_signal(signum)
     assert runner.wait(timeout=30) == 0
-    assert [role for role, pid in pids.items() if _alive(pid)] == []
+    assert [role for role, pid in pids.items() if alive(pid)] == []
 
 
 def _health(port: int) -> bool:
@@ -85,18 +70,18 @@ def test_omnimotion_ui_stops_the_mlflow_server_and_all_its_children_on_sigterm(t
                           cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
     tree: list[psutil.Process] = []
     try:
-        _wait_for(lambda: _health(port), 120, "the MLflow server's /health")
+        wait_for(lambda: _health(port), 120, "the MLflow server's /health")
         # The job runner starts its huey consumers after the server answers.
-        _wait_for(lambda: any("huey_consumer" in " ".join(child.cmdline())
+        wait_for(lambda: any("huey_consumer" in " ".join(child.cmdline())
                               for child in psutil.Process(ui.pid).children(recursive=True)), 60, "the huey consumers")
         tree = psutil.Process(ui.pid).children(recursive=True)
         commands = " ".join(" ".join(child.cmdline()) for child in tree)
         assert "mlflow" in commands and "uvicorn" in commands and "_job_runner" in commands
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) == 0
-        assert [child.cmdline() for child in tree if _alive(child.pid)] == []
+        assert [child.cmdline() for child in tree if alive(child.pid)] == []
         assert not _health(port)
     finally:
         for process in [psutil.Process(ui.pid), *tree] if ui.poll() is None else tree:
-            if _alive(process.pid):
+            if alive(process.pid):
                 process.kill()
