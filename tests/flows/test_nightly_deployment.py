@@ -52,7 +52,8 @@ def test_a_triggered_nightly_run_completes_and_leaves_its_tables_and_mlflow_runs
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {key: value for key, value in os.environ.items() if key not in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    # PWD: prefect.yaml's pull step runs the flow in the folder the deployment was made from ("{{ $PWD }}").
+    env.update(PWD=str(REPO_ROOT), PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_UI_ENABLED="false", DASK_LOGGING__DISTRIBUTED="warning", MLFLOW_DISABLE_TELEMETRY="true")
     server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                               cwd=tmp_path, env=env, start_new_session=True,
