@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import get_args
 
@@ -252,16 +253,16 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-
+    from flows.processes import run_until_signalled
     from storage.layout import mlflow_tracking_uri
 
     data_root = _data_root(args.data_root)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow_tracking_uri(data_root)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C stops it)")
-    return subprocess.run(command, check=False).returncode
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C or SIGTERM stops it and its workers)",
+          flush=True)
+    return run_until_signalled(command)
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
@@ -280,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``omnimotion`` (subcommands synth, ingest, process, flow, fit, benchmark, eval, demo,
     methods, ui, view)."""
     parser = argparse.ArgumentParser(prog="omnimotion", description=__doc__)
+    parser.set_defaults(uses_prefect=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_root(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -354,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler "
                        "(default: $OMNIMOTION_DASK_ADDRESS, else a local cluster)")
     bench.add_argument("--workers", type=int, help="threads of the local Dask cluster (default: CPU count)")
-    bench.set_defaults(run=_cmd_benchmark)
+    bench.set_defaults(run=_cmd_benchmark, uses_prefect=True)
 
     def with_flow_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--engine", default="dis", choices=METHODS.names(FlowEngineMethod),
@@ -385,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_chaining_option(fit, default=None)
     fit.add_argument("--dask-address", help="tcp://host:8786 of a running Dask scheduler")
     fit.add_argument("--workers", type=int, help="threads of the local Dask cluster")
-    fit.set_defaults(run=_cmd_fit)
+    fit.set_defaults(run=_cmd_fit, uses_prefect=True)
 
     for name, help_text in (
         ("process", "one video end to end: ingest and pairwise flow"),
@@ -399,12 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
         sub.add_argument("--size", type=_size, default=(256, 256), help="HEIGHTxWIDTH (default 256x256)")
         sub.add_argument("--max-frames", type=int)
-        sub.set_defaults(run=_cmd_process)
+        sub.set_defaults(run=_cmd_process, uses_prefect=True)
 
     evaluate = with_root(commands.add_parser("eval", help="score the stored predictions of a dataset again"))
     evaluate.add_argument("dataset", help="the TAP-Vid pickle or BADJA folder the predictions were made for")
     with_evaluation_options(evaluate)
-    evaluate.set_defaults(run=_cmd_eval)
+    evaluate.set_defaults(run=_cmd_eval, uses_prefect=True)
 
     demo = with_root(commands.add_parser(
         "demo", help="generate a small synthetic dataset, run every stage on it, print the table"))
@@ -413,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=int, default=128, help="synthetic frame size (processed at 256x256)")
     demo.add_argument("--steps", type=int, default=300, help="fitting steps of omnimotion")
     demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(run=_cmd_demo)
+    demo.set_defaults(run=_cmd_demo, uses_prefect=True)
 
     methods = commands.add_parser("methods", help="list every registered method: flow engines, trackers, model "
                                   "methods (plugins included)")
@@ -440,13 +442,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prefect_api(args: argparse.Namespace) -> AbstractContextManager[object]:
+    """For a command that runs flows, the Prefect API they use (see :func:`flows.prefect_server.prefect_api`:
+    ``PREFECT_API_URL``, else a temporary local server that ends with the command); nothing for the others."""
+    if not args.uses_prefect:
+        return nullcontext()
+    from prefect.settings import PREFECT_HOME
+
+    from flows.prefect_server import prefect_api
+    from storage.process_records import server_records_dir
+
+    return prefect_api(server_records_dir(Path(PREFECT_HOME.value())))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``omnimotion`` command line; exit status 2 on bad input, 1 when the system refuses (a full
     disk, a read-only folder), with the reason printed on one line."""
     args = build_parser().parse_args(argv)
     _quiet_services()
     try:
-        return args.run(args)
+        with _prefect_api(args):
+            return args.run(args)
     except (StorageError, ValueError) as error:
         print(f"omnimotion {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -7,11 +7,23 @@ comment or a string that mentions ``pickle.load`` does not count, and an aliased
 from __future__ import annotations
 
 import ast
+import logging
+import os
+import re
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import numpy as np
+import psutil
 import pytest
+
+from storage.tapvid import write_tapvid_davis_pickle
+from tests.flows.process_checks import temporary_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("storage", "tasks", "flows", "omnimotion_core", "benchmarks")
@@ -141,27 +153,87 @@ def test_subprocesses_get_argument_lists_never_command_strings() -> None:
 
 
 def test_the_mlflow_ui_listens_on_loopback_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from flows import cli
+    from flows import cli, processes
 
     ran = []
-    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: ran.append((command, kwargs)) or
-                        subprocess.CompletedProcess(command, 0))
+    monkeypatch.setattr(processes, "run_until_signalled", lambda command: ran.append(command) or 0)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert cli.main(["ui", "--data-root", str(tmp_path)]) == 0
-    [(command, kwargs)] = ran
-    assert isinstance(command, list) and "shell" not in kwargs
+    [command] = ran
+    assert isinstance(command, list)
     assert command[command.index("--host") + 1] == "127.0.0.1"
 
 
-def test_the_local_dask_dashboard_listens_on_loopback() -> None:
-    from distributed import LocalCluster
+def _listening(process: psutil.Process) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket ``process`` listens on."""
+    return {(conn.laddr.ip, conn.laddr.port) for conn in process.net_connections("inet")
+            if conn.status == psutil.CONN_LISTEN}
 
+
+def test_the_local_dask_cluster_listens_on_loopback_and_prints_a_dashboard_url_that_opens() -> None:
     from flows.runners import RunnerConfig, make_task_runner
 
-    with LocalCluster(**make_task_runner(RunnerConfig(local_workers=1)).cluster_kwargs) as cluster:
-        sockets = cluster.scheduler.http_server._sockets.values()
-        hosts = {sock.getsockname()[0] for sock in sockets}
-    assert hosts and hosts <= {"127.0.0.1", "::1"}
+    printed: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: printed.append(record.getMessage())  # type: ignore[method-assign]
+    runner = make_task_runner(RunnerConfig(local_workers=1))
+    level = runner.logger.level
+    runner.logger.setLevel(logging.INFO)
+    runner.logger.addHandler(handler)
+    before = _listening(psutil.Process())
+    try:
+        with runner:
+            assert runner.client is not None
+            opened = _listening(psutil.Process()) - before
+            [url] = [match for line in printed for match in re.findall(r"dashboard is available at (\S+)", line)]
+            with urllib.request.urlopen(url, timeout=60) as response:
+                page = response.read().decode("utf-8", errors="replace")
+    finally:
+        runner.logger.removeHandler(handler)
+        runner.logger.setLevel(level)
+    # The scheduler's dashboard and the worker's HTTP server, both on loopback.
+    assert len(opened) == 2 and {host for host, _ in opened} == {"127.0.0.1"}
+    assert (urlsplit(url).hostname, urlsplit(url).port) in opened
+    assert response.status == 200 and "needs bokeh" not in page
+
+
+def test_every_listening_socket_of_a_default_run_is_on_loopback(tmp_path: Path) -> None:
+    """A default command-line run (no Prefect server configured: a temporary one; a local Dask cluster), its
+    sockets and those of its children listed every 50 ms while it runs."""
+    rng = np.random.default_rng(0)
+    dataset = tmp_path / "tiny.pkl"
+    write_tapvid_davis_pickle(dataset, {name: {
+        "video": rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
+        "points": rng.uniform(0.2, 0.8, (2, 4, 2)).astype(np.float32), "occluded": np.zeros((2, 4), dtype=bool),
+    } for name in ("a", "b")})
+    env = {key: value for key, value in os.environ.items() if key not in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    log = tmp_path / "run.log"
+    with log.open("w") as output:
+        run = subprocess.Popen([sys.executable, "-m", "flows.cli", "benchmark", str(dataset), "--methods", "zero_motion",
+                                "--size", "16x16", "--data-root", str(tmp_path / "data")],
+                               cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        seen: dict[str, set[tuple[str, int]]] = {}
+        root = psutil.Process(run.pid)
+        deadline = time.monotonic() + 300
+        while run.poll() is None and time.monotonic() < deadline:
+            try:
+                for process in (root, *root.children(recursive=True)):
+                    kind = "run" if process.pid == run.pid else "prefect server" if any(
+                        "prefect.server" in part for part in process.cmdline()) else " ".join(process.cmdline()[:3])
+                    seen.setdefault(kind, set()).update(_listening(process))
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.05)
+        if run.poll() is None:
+            run.kill()
+    text = log.read_text(encoding="utf-8")
+    assert run.wait() == 0, text[-3000:]
+    [url] = re.findall(r"dashboard is available at (\S+)", text)
+    assert {host for sockets in seen.values() for host, _ in sockets} == {"127.0.0.1"}, seen
+    assert len(seen["run"]) >= 2 and (urlsplit(url).hostname, urlsplit(url).port) in seen["run"]
+    assert len(seen["prefect server"]) == 1
+    assert temporary_servers(tmp_path / "prefect-home") == []  # stopped with the run
 
 
 def test_logged_parameters_hold_no_secret_from_the_environment(
