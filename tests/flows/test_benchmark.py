@@ -181,10 +181,10 @@ def test_raft_baselines_run_from_a_local_weights_file(tmp_path: Path) -> None:
         evaluation=EvaluationConfig(resolution=(32, 32)),
         flow=FlowConfig(engine=FlowEngineConfig(raft=raft)),
     )
-    result = benchmark(str(dataset), ["raft-c", "raft-d"], config)
+    result = benchmark(str(dataset), ["raft-c", "raft-d", "raft-mft"], config)
     assert result.failures == []
     assert sorted((r["video"], r["method"]) for r in result.records) == [
-        ("left", "raft-c"), ("left", "raft-d"), ("right", "raft-c"), ("right", "raft-d")
+        (video, method) for video in ("left", "right") for method in ("raft-c", "raft-d", "raft-mft")
     ]
     assert all(0.0 <= r["occlusion_accuracy"] <= 1.0 for r in result.records)
 
