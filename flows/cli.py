@@ -151,13 +151,13 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
 
 
 def _fit_config(args: argparse.Namespace) -> FitConfig:
-    """The fitting settings given on the command line."""
+    """The fitting settings given on the command line; a progress bar when stderr is a terminal."""
     resources = None
     if args.fit_resources:
         name, _, amount = args.fit_resources.partition("=")
         resources = {name: float(amount or 1)}
     return FitConfig(preset=args.preset, num_steps=args.steps, seed=args.seed, device=args.fit_device,
-                     cpu_threads=args.cpu_threads, dask_resources=resources)
+                     cpu_threads=args.cpu_threads, dask_resources=resources, progress_bar=sys.stderr.isatty())
 
 
 def _cmd_process(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.methods import METHODS, ModelMethod
 from omnimotion_core.metrics import FrameRule, QueryMode
 from omnimotion_core.model import PRESETS, OmniMotionConfig
+from omnimotion_core.model.progress import ProgressConfig
 
 FitDevice = Literal["auto", "cpu", "cuda"]
 
@@ -56,6 +57,10 @@ class FitConfig:
         cpu_threads: torch threads on CPU; None uses every core.
         checkpoint_every: steps between checkpoints (a killed fit resumes from the last one).
         log_every: steps between recorded loss values (the loss curve in MLflow).
+        progress: how often the fit logs its step, rate, time left and loss (default: every 5 % of the
+            steps, and at least every 30 s).
+        progress_bar: also draw a tqdm bar on stderr (the command line turns it on when stderr is a
+            terminal).
         dask_resources: Dask resources a fit task asks for, e.g. ``{"GPU": 1}`` so that a cluster routes
             fits to workers started with ``--resources GPU=1``; None asks for none (a local cluster has
             no resources, so a fit asking for one would never start there).
@@ -72,6 +77,8 @@ class FitConfig:
     cpu_threads: int | None = None
     checkpoint_every: int = 200
     log_every: int = 25
+    progress: ProgressConfig = ProgressConfig()
+    progress_bar: bool = False
     dask_resources: dict[str, float] | None = None
     flow_memory_budget_mib: int = 2048
 

@@ -56,6 +56,7 @@ from tasks.caching import (
 )
 from tasks.config import EvaluationConfig, FitConfig
 from tasks.flow import Logger
+from tasks.progress import FitProgress
 
 LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
 
@@ -173,16 +174,18 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
         save_checkpoint(fit_dir, trainer.step, {"trainer": trainer.state_dict(), "loss_history": history,
                                                 "fit_seconds": elapsed})
 
-    def on_step(step: int, losses: dict[str, float]) -> None:
+    progress = FitProgress(group.video_id, total_steps, trainer.step, fit.progress, logger, fit.progress_bar)
+
+    def on_losses(step: int, losses: dict[str, float]) -> None:
+        progress.record_loss(losses["total"])
         if step % fit.log_every == 0:
             history.append([float(step), *(losses.get(term, 0.0) for term in LOSS_TERMS)])
         if step % fit.checkpoint_every == 0 or step == total_steps:
             checkpoint()
-            elapsed = time.perf_counter() - started
-            logger.info("%s: step %d/%d, loss %.4f, %.1f s", group.video_id, step, total_steps, losses["total"], elapsed)
 
     interval = int(np.gcd(fit.log_every, fit.checkpoint_every))
-    trainer.fit(callback=on_step, callback_every=interval, progress=False)
+    with progress:
+        trainer.fit(callback=on_losses, callback_every=interval, on_step=progress.on_step)
     if not any(step == trainer.step for step, _ in list_checkpoints(fit_dir)):
         checkpoint()
     seconds = fit_seconds + time.perf_counter() - started
