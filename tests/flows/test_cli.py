@@ -129,7 +129,7 @@ def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: 
     assert read_flow_set_params(group, chained)["chaining"]["enabled"] is True
     assert main(["fit", str(group), "--steps", "3", "--cpu-threads", "1", "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert f"fit: {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out
+    assert f"fit:         {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out
 
 
 def test_eval_rescores_stored_predictions_under_the_other_frame_rule(
