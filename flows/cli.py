@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 DATA_ROOT_ENV = "OMNIMOTION_DATA_ROOT"
 DEMO_METHODS = ("zero_motion", "dis-c", "dis-d", "omnimotion")
+UI_PORT = 5000
+UI_URL = f"http://127.0.0.1:{UI_PORT}"
+"""Where ``omnimotion ui`` serves MLflow's UI by default."""
 
 
 def _data_root(value: str | None) -> Path:
@@ -101,6 +104,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.config import PipelineConfig
     from flows.runners import make_task_runner, resolve_runner_config
     from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
+    from tasks.tracking import experiment_of_run, ui_page
 
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
@@ -123,8 +127,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         print(f"\nresults: {result.csv_path}\n         {result.markdown_path}")
     if result.runs_path is not None:
         print(f"runs:    {result.runs_path}")
+    page = ui_page(UI_URL, experiment_of_run(result.tracking_uri, result.mlflow_run_id))
     print(f"MLflow:  run {result.mlflow_run_id} in {result.tracking_uri}\n"
-          f"         browse it with: omnimotion ui --data-root {config.data_root}")
+          f"         browse it with: omnimotion ui --data-root {config.data_root}, then open {page}")
     return 1 if result.failures else 0
 
 
@@ -210,10 +215,11 @@ def _print_fit(result: FitResult, video_group: str) -> None:
     for path in result.pictures:
         print(" ".join(label for suffix, label in labels.items() if path.endswith(suffix)), path)
     from storage.layout import data_root_of
+    from tasks.tracking import ui_page
 
+    page = ui_page(UI_URL, result.mlflow_experiment_id, result.mlflow_run_id)
     print(f"MLflow:      run {result.mlflow_run_id} in {result.tracking_uri}\n"
-          f"             browse it: omnimotion ui --data-root {data_root_of(Path(video_group))}, then open "
-          f"http://127.0.0.1:5000/#/experiments/{result.mlflow_experiment_id}/runs/{result.mlflow_run_id}\n"
+          f"             browse it: omnimotion ui --data-root {data_root_of(Path(video_group))}, then open {page}\n"
           f"explore:     omnimotion view {video_group}")
 
 
@@ -445,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = with_root(commands.add_parser("ui", help="start the MLflow UI on the run store"))
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=int, default=UI_PORT)
     ui.set_defaults(run=_cmd_ui)
 
     view = with_root(commands.add_parser(

@@ -315,9 +315,21 @@ log_fit_run = task(
 
 
 def experiment_of_run(tracking_uri: str, run_id: str) -> str:
-    """The id of the experiment holding ``run_id`` (MLflow's UI shows a run at
-    ``#/experiments/<experiment>/runs/<run>``)."""
+    """The id of the experiment holding ``run_id``."""
     return MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+
+
+UI_MODEL_TRAINING = "workflowType=machine_learning"
+"""The URL parameter that shows MLflow's UI in its model-training view (runs, metrics, datasets). MLflow 3.17
+picks the view from it, else from the browser's last choice (the GenAI overview at first), not from the
+experiment's kind tag."""
+
+
+def ui_page(base_url: str, experiment_id: str, run_id: str | None = None) -> str:
+    """The page of an MLflow UI served at ``base_url`` showing the runs table of ``experiment_id`` (or the
+    run ``run_id``), in the model-training view."""
+    runs = f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    return f"{runs}/{run_id}?{UI_MODEL_TRAINING}" if run_id else f"{runs}?{UI_MODEL_TRAINING}"
 
 
 def _finish_benchmark_run(
