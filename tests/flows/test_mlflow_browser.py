@@ -2,7 +2,7 @@
 benchmark runs: the experiment page we print lists the runs, named apart, with the Dataset column filled.
 A screenshot of the page is saved in the test's tmp folder (``mlflow-experiment.png``).
 
-Skipped when /usr/bin/chromium is missing, and failing instead when $CI is set, as the explorer's browser test.
+The browser is the ``browser`` fixture of ``tests/flows/conftest.py`` (skipped without chromium, except on CI).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import pytest
 from flows.benchmark import BenchmarkResult, benchmark
 from flows.config import PipelineConfig
 from tasks.tracking import experiment_of_run, ui_page
-from tests.flows.explorer.test_view_browser import CHROMIUM
 from tests.flows.test_benchmark import UNCHECKED, _toy_dataset
 
 DATASET_COLUMN = "attributes.`Dataset`"
@@ -87,20 +86,6 @@ def mlflow_ui(runs: list[BenchmarkResult]) -> Iterator[str]:
         yield url
     finally:
         _stop_group(process)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).is_file():
-        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright missing: pip install -e .[test]")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_the_experiment_page_lists_the_runs_with_their_dataset(
