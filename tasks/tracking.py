@@ -1,6 +1,6 @@
 """MLflow tracking: a parent run per benchmark with a nested run per (video, method), and a run per fit of
-``process`` / ``fit``. Experiments are tagged as model development (so MLflow's UI opens on their runs) and
-every run names the data it used as an MLflow dataset input.
+``process`` / ``fit``. Experiments are tagged as model development, every run names the data it used as an
+MLflow dataset input, and the UI links open MLflow's model-training view.
 
 Uses :class:`mlflow.MlflowClient` with explicit run ids (never the fluent "active run"), so tasks running
 in threads or on Dask workers log to the right run. Parameters never include values whose key looks like
@@ -39,8 +39,9 @@ SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL"
 PACKAGES = ("torch", "numpy", "zarr", "opencv-python-headless", "prefect", "dask", "mlflow", "pandas")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_DEVELOPMENT = "custom_model_development"
-"""MLflow 3's UI opens an experiment of this kind on its runs table (an experiment without a kind is guessed,
-and may open on the GenAI overview)."""
+"""The experiment kind of training runs, which MLflow 3 reads from the experiment's ``mlflow.experimentKind`` tag
+(an experiment without one has its kind guessed). MLflow 3.17's UI picks its view from a URL parameter
+instead (see :func:`ui_page`)."""
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 DATASET_DIGEST_LENGTH = 12
 """Hex digits of a dataset's content hash shown in MLflow."""
