@@ -46,7 +46,9 @@ class FitProgress:
         report = self.meter.update(step)
         if report is not None:
             loss = "" if self.loss is None else f", loss {self.loss:.4f}"
+            self._bar.clear()  # the line goes where the bar was, then the bar is drawn again below it
             self.logger.info("%s: %s%s", self.label, report.describe(), loss)
+            self._bar.refresh()
 
     def __enter__(self) -> FitProgress:
         return self
