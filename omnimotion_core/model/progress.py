@@ -41,7 +41,9 @@ class ProgressReport:
         step: steps done, counting those of an earlier run that this one resumed.
         total: steps of the whole fit.
         elapsed: seconds since this run started (a resumed run counts from its own start).
-        rate: steps per second over this run, 0 before the first step.
+        rate: steps per second since the previous report (the whole run for the first), so the time left
+            follows a fit that speeds up or slows down (another job finishing or starting on the machine);
+            0 before the first step.
         remaining: estimated seconds to the last step at ``rate`` (inf while the rate is 0).
     """
 
@@ -90,16 +92,18 @@ class ProgressMeter:
         self.clock = clock
         self.started = clock()
         self._last_time = self.started
+        self._last_step = start_step
         self._last_bucket = self._bucket(start_step)
 
     def _bucket(self, step: int) -> int:
         return math.floor(100.0 * step / max(self.total, 1) / self.config.every_percent + 1e-9)
 
     def report(self, step: int) -> ProgressReport:
-        """The progress at ``step``, now."""
-        elapsed = self.clock() - self.started
-        done = step - self.start_step
-        rate = done / elapsed if elapsed > 0 and done > 0 else 0.0
+        """The progress at ``step``, now (the rate over the steps since the previous report)."""
+        now = self.clock()
+        seconds, done = now - self._last_time, step - self._last_step
+        rate = done / seconds if seconds > 0 and done > 0 else 0.0
+        elapsed = now - self.started
         remaining = (self.total - step) / rate if rate > 0 else (0.0 if step >= self.total else math.inf)
         return ProgressReport(step, self.total, elapsed, rate, remaining)
 
@@ -110,5 +114,6 @@ class ProgressMeter:
         due = bucket > self._last_bucket or now - self._last_time >= self.config.every_seconds or step >= self.total
         if not due:
             return None
-        self._last_bucket, self._last_time = bucket, now
-        return self.report(step)
+        report = self.report(step)
+        self._last_bucket, self._last_time, self._last_step = bucket, now, step
+        return report

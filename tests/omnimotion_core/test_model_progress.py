@@ -55,6 +55,19 @@ def test_the_report_gives_the_rate_and_time_left_of_this_run() -> None:
     assert math.isinf(meter.report(100).remaining)
 
 
+def test_the_time_left_follows_a_fit_that_speeds_up() -> None:
+    clock = FakeClock()
+    meter = ProgressMeter(100, config=ProgressConfig(every_percent=25, every_seconds=3600), clock=clock)
+    reports = []
+    for step in range(1, 101):
+        clock.now += 2.0 if step <= 50 else 0.5
+        reports.append(meter.update(step))
+    half, three_quarters = reports[49], reports[74]
+    assert (half.rate, half.remaining) == (pytest.approx(0.5), pytest.approx(100.0))
+    assert (three_quarters.rate, three_quarters.remaining) == (pytest.approx(2.0), pytest.approx(12.5))
+    assert three_quarters.elapsed == pytest.approx(112.5)
+
+
 def test_a_resumed_fit_counts_its_percent_marks_from_where_it_resumed() -> None:
     clock = FakeClock()
     meter = ProgressMeter(100, start_step=42, config=ProgressConfig(every_percent=10), clock=clock)
