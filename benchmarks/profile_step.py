@@ -153,7 +153,7 @@ def time_steps(trainer: Trainer, steps: int, repeats: int) -> tuple[float, float
     runs = []
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
-        trainer.fit(num_steps=steps, progress=False)
+        trainer.fit(num_steps=steps)
         runs.append(((time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps))
     return statistics.median(run[0] for run in runs), statistics.median(run[1] for run in runs)
 
@@ -163,10 +163,10 @@ def profile_threads(config: OmniMotionConfig, flow_set: FlowSet, video: np.ndarr
     """Step time, per-part breakdown and top ops at ``threads`` CPU threads."""
     torch.set_num_threads(threads)
     trainer = Trainer(config, flow_set, video)
-    trainer.fit(num_steps=10, progress=False)
+    trainer.fit(num_steps=10)
     wall, cpu = time_steps(trainer, steps, repeats)
     with labelled_parts(trainer), profile(activities=[ProfilerActivity.CPU]) as profiler:
-        trainer.fit(num_steps=steps, progress=False)
+        trainer.fit(num_steps=steps)
     events = profiler.events()
     parts = breakdown(events)
     total = sum(part["forward"] + part["backward"] for part in parts.values())
@@ -221,7 +221,7 @@ def reference_code() -> Iterator[None]:
 
 def one_step_result(trainer: Trainer) -> tuple[dict[str, float], dict[str, Tensor]]:
     """Loss terms of one step and the gradients it left (taken before the optimiser's next zero_grad)."""
-    losses = trainer.fit(num_steps=1, progress=False)
+    losses = trainer.fit(num_steps=1)
     gradients = {name: parameter.grad.clone() for name, parameter in trainer.model.named_parameters()
                  if parameter.grad is not None}
     return losses, gradients

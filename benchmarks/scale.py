@@ -102,9 +102,9 @@ def measure_fit(store: Path, mode: str, steps: int, query_points: int) -> dict[s
     open_seconds = time.process_time() - started
     trainer = Trainer(config, source, video)
     warmup = 2
-    trainer.fit(warmup, progress=False)
+    trainer.fit(warmup)
     started = time.process_time()
-    trainer.fit(steps, progress=False)
+    trainer.fit(steps)
     step_seconds = (time.process_time() - started) / steps
     started = time.process_time()
     for step in range(SAMPLE_BATCHES):

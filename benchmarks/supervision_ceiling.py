@@ -179,7 +179,7 @@ def fit_curve(config: OmniMotionConfig, flow_set: PairSource, frames: np.ndarray
             return rows
         steps = min(eval_every, remaining)
         started, cpu_started = time.perf_counter(), time.process_time()
-        trainer.fit(num_steps=steps, progress=False)
+        trainer.fit(num_steps=steps)
         elapsed = time.perf_counter() - started
         fit_seconds += elapsed
         fit_cpu_seconds += time.process_time() - cpu_started

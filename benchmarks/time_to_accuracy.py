@@ -118,7 +118,7 @@ def flops_per_step(config: OmniMotionConfig, flow_set: PairSource, video: np.nda
     """FLOPs of one fit step (forward, backward; FlopCounterMode counts matmuls), on a throw-away Trainer."""
     probe = Trainer(config, flow_set, video, device=device)
     with FlopCounterMode(display=False) as counter:
-        probe.fit(num_steps=1, progress=False)
+        probe.fit(num_steps=1)
     return int(counter.get_total_flops())
 
 
@@ -170,7 +170,7 @@ def run_video(
             break
         _synchronize(device)
         started, busy_started = time.perf_counter(), clock()
-        trainer.fit(num_steps=min(eval_every, remaining), progress=False)
+        trainer.fit(num_steps=min(eval_every, remaining))
         _synchronize(device)
         fit_seconds += time.perf_counter() - started
         busy_seconds += clock() - busy_started

@@ -4,10 +4,10 @@ paper-style results table."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import dask
@@ -21,6 +21,7 @@ from omnimotion_core.methods import METHODS, ModelMethod
 from storage import layout
 from storage.badja import find_badja_sequence, is_badja_folder, list_badja_sequences
 from storage.errors import InputError
+from storage.ground_truth import ground_truth_files
 from storage.results_table import (
     build_results_table,
     render_results_table,
@@ -29,14 +30,15 @@ from storage.results_table import (
 from storage.runs_table import render_runs_table, write_runs_table
 from storage.tapvid import list_tapvid_videos
 from storage.video_sources import VIDEO_EXTENSIONS
-from tasks.caching import cached
+from tasks.caching import cached, files_identity
 from tasks.evaluate import evaluate_tapvid
 from tasks.fit import fit_model, fit_record, model_artifacts, track_with_model
 from tasks.flow import compute_flow_set_task
 from tasks.ingest import ingest_video
 from tasks.track import check_method, track_points
 from tasks.tracking import (
-    TrackingTarget,
+    DATASET_DIGEST_LENGTH,
+    DatasetRef,
     finish_benchmark_run,
     log_video_result,
     start_benchmark_run,
@@ -135,15 +137,33 @@ def _selected(dataset: Path, known: list[str], names: list[str] | None) -> list[
     return [name for name in known if name in names]
 
 
-def tracking_target(config: PipelineConfig, dataset_name: str) -> TrackingTarget:
-    """Where this run logs: the config's URI, else ``$MLFLOW_TRACKING_URI``, else ``<data_root>/mlflow.db``."""
-    uri = config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or layout.mlflow_tracking_uri(config.data_root)
-    return TrackingTarget(
-        tracking_uri=uri,
-        experiment=config.experiment or dataset_name,
-        artifact_root=(layout.mlflow_artifacts_dir(config.data_root)
-                       / layout.video_id_from_name(config.experiment or dataset_name)),
-    )
+RUN_NAME_METHODS = 4
+"""Methods named in a benchmark's run name; more are counted."""
+
+
+def benchmark_dataset(dataset: Path, videos: list[BenchmarkVideo]) -> DatasetRef:
+    """The dataset of a benchmark as MLflow shows it: its name, a digest of every file the run reads (each
+    video's source and ground truth, named by their path inside the dataset) and its path."""
+    files: set[Path] = set()
+    for video in videos:
+        source = Path(video.source)
+        if source.is_dir():
+            files.update(path for path in source.rglob("*") if path.is_file())
+        else:
+            files.add(source)
+        if video.annotation is not None:
+            files.update(ground_truth_files(Path(video.annotation), video.name))
+    root = dataset if dataset.is_dir() else dataset.parent
+    named = sorted((str(path.relative_to(root)) if path.is_relative_to(root) else str(path), path) for path in files)
+    return DatasetRef(layout.source_name(dataset), files_identity(named)[:DATASET_DIGEST_LENGTH], str(dataset))
+
+
+def benchmark_run_name(dataset_name: str, methods: list[str], started: datetime) -> str:
+    """``<dataset> | <methods> | <start time>``, e.g. ``tiny | zero_motion, dis-c | 2026-12-06 23:40:05``."""
+    shown = ", ".join(methods[:RUN_NAME_METHODS])
+    if len(methods) > RUN_NAME_METHODS:
+        shown += f" +{len(methods) - RUN_NAME_METHODS}"
+    return f"{dataset_name} | {shown} | {started:%Y-%m-%d %H:%M:%S}"
 
 
 def _summary_metrics(table: pd.DataFrame) -> dict[str, float]:
@@ -209,10 +229,12 @@ def _benchmark(
                       evaluate_tapvid, render_visuals)
     )
     data_root = str(config.data_root)
-    target = tracking_target(config, dataset_name)
-    run_id = start_benchmark_run(target, f"benchmark-{dataset_name}", {
+    target = config.tracking_target(dataset_name)
+    dataset_ref = benchmark_dataset(dataset_path, selected)
+    run_id = start_benchmark_run(target, benchmark_run_name(dataset_name, methods, datetime.now()), {
         "dataset": str(dataset_path), "methods": ",".join(methods),
-        "videos": "all" if videos is None else ",".join(video.name for video in selected), **config.to_params()})
+        "videos": "all" if videos is None else ",".join(video.name for video in selected), **config.to_params()},
+        dataset_ref)
     records: list[dict[str, object]] = []
     failures: list[tuple[str, str, str]] = []
     runs: list[dict[str, object]] = []
@@ -276,7 +298,8 @@ def _benchmark(
             visuals = render.submit(video_group, predictions, str(visuals_dir), fit_dir, config.fit)
             reports.append(("render_visuals", visuals))
         model = model_artifacts(fit_dir, config.fit, method, video_group) if fit_dir is not None else None
-        reports.append(("log_video_result", log_video_result.submit(target, run_id, record, visuals, fit_dir, model)))
+        logged = log_video_result.submit(target, run_id, record, visuals, fit_dir, model, dataset_ref)
+        reports.append(("log_video_result", logged))
         return row, reports
 
     def finish(report: Report) -> None:

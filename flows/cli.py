@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.flow import FlowConfig
@@ -22,10 +22,16 @@ from omnimotion_core.metrics import FrameRule, QueryMode
 from omnimotion_core.model import PRESETS
 from omnimotion_core.synthetic.config import SYNTHETIC_PRESETS
 from storage.errors import StorageError
-from tasks.config import EvaluationConfig, FitConfig, FitDevice
+from tasks.config import DenseExportConfig, EvaluationConfig, FitConfig, FitDevice
+
+if TYPE_CHECKING:
+    from flows.process_video import FitResult
 
 DATA_ROOT_ENV = "OMNIMOTION_DATA_ROOT"
 DEMO_METHODS = ("zero_motion", "dis-c", "dis-d", "omnimotion")
+UI_PORT = 5000
+UI_URL = f"http://127.0.0.1:{UI_PORT}"
+"""Where ``omnimotion ui`` serves MLflow's UI by default."""
 
 
 def _data_root(value: str | None) -> Path:
@@ -100,6 +106,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from flows.config import PipelineConfig
     from flows.runners import make_task_runner, resolve_runner_config
     from omnimotion_core.flow import FlowEngineConfig, RaftEngineConfig
+    from tasks.tracking import experiment_of_run, ui_page
 
     config = PipelineConfig(
         data_root=_data_root(args.data_root),
@@ -122,8 +129,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         print(f"\nresults: {result.csv_path}\n         {result.markdown_path}")
     if result.runs_path is not None:
         print(f"runs:    {result.runs_path}")
+    page = ui_page(UI_URL, experiment_of_run(result.tracking_uri, result.mlflow_run_id))
     print(f"MLflow:  run {result.mlflow_run_id} in {result.tracking_uri}\n"
-          f"         browse it with: omnimotion ui --data-root {config.data_root}")
+          f"         browse it with: omnimotion ui --data-root {config.data_root}, then open {page}")
     return 1 if result.failures else 0
 
 
@@ -152,13 +160,18 @@ def _flow_config(args: argparse.Namespace) -> FlowConfig:
 
 
 def _fit_config(args: argparse.Namespace) -> FitConfig:
-    """The fitting settings given on the command line."""
+    """The fitting settings given on the command line; a progress bar when stderr is a terminal."""
     resources = None
     if args.fit_resources:
         name, _, amount = args.fit_resources.partition("=")
         resources = {name: float(amount or 1)}
     return FitConfig(preset=args.preset, num_steps=args.steps, seed=args.seed, device=args.fit_device,
-                     cpu_threads=args.cpu_threads, dask_resources=resources)
+                     cpu_threads=args.cpu_threads, dask_resources=resources, progress_bar=sys.stderr.isatty())
+
+
+def _dense_config(args: argparse.Namespace) -> DenseExportConfig:
+    """Which pixels are tracked densely after a fit, as given on the command line."""
+    return DenseExportConfig(query_frame=args.dense_frame, stride=args.dense_stride)
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
@@ -181,6 +194,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         evaluation=EvaluationConfig(resolution=args.size),
         flow=_flow_config(args),
         fit=_fit_config(args),
+        dense=_dense_config(args),
         max_frames=args.max_frames,
     )
     result = process_video.with_options(task_runner=runner)(
@@ -190,14 +204,32 @@ def _cmd_process(args: argparse.Namespace) -> int:
     )
     print(f"video group: {result.video_group}\nflow set:    {result.flow_set}")
     if result.fit is not None:
-        print(f"fit:         {result.fit} (checkpoints/, depth, dense/)")
+        _print_fit(result.fit, result.video_group)
     return 0
 
 
+def _print_fit(result: FitResult, video_group: str) -> None:
+    """Where a fit's outputs are: the fit folder, its dense tracks, pictures and MLflow run."""
+    labels = {"-tracks.mp4": "overlay:    ", "-depth.png": "depth:      ", "-loss.png": "loss curve: "}
+    print(f"fit:         {result.fit_dir} (checkpoints/, depth, dense/)\n"
+          f"dense:       {result.dense}; --dense-stride 1 tracks every pixel")
+    for path in result.pictures:
+        print(" ".join(label for suffix, label in labels.items() if path.endswith(suffix)), path)
+    from storage.layout import data_root_of
+    from tasks.tracking import ui_page
+
+    page = ui_page(UI_URL, result.mlflow_experiment_id, result.mlflow_run_id)
+    print(f"MLflow:      run {result.mlflow_run_id} in {result.tracking_uri}\n"
+          f"             browse it: omnimotion ui --data-root {data_root_of(Path(video_group))}, then open {page}\n"
+          f"explore:     omnimotion view {video_group}")
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from flows.config import PipelineConfig
     from flows.process_video import fit_video
     from flows.runners import make_task_runner, resolve_runner_config
     from storage.flow_store import fittable_flow_sets, flow_set_path
+    from storage.layout import data_root_of
     from storage.video_store import open_video
     from tasks.flow import derived_flow_set
 
@@ -214,8 +246,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             )
         flow_set = flow_set_path(group.path, args.flow_set or names[0])
     runner = make_task_runner(resolve_runner_config(args.dask_address, args.workers))
-    fit_dir = fit_video.with_options(task_runner=runner)(str(group.path), str(flow_set), _fit_config(args))
-    print(f"fit: {fit_dir} (checkpoints/, depth, dense/)")
+    config = PipelineConfig(data_root=data_root_of(group.path), fit=_fit_config(args), dense=_dense_config(args))
+    result = fit_video.with_options(task_runner=runner)(str(group.path), str(flow_set), config)
+    _print_fit(result, str(group.path))
     return 0
 
 
@@ -303,6 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--fit-resources", help="Dask resource a fit needs on a cluster, e.g. GPU=1")
         return sub
 
+    def with_dense_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        dense = DenseExportConfig()
+        sub.add_argument("--dense-stride", type=int, default=dense.stride, metavar="N",
+                         help=f"after the fit, track every N-th pixel of every N-th row of the query frame (default "
+                         f"{dense.stride}: a 32x32 grid of a 128x128 video); 1 tracks every pixel")
+        sub.add_argument("--dense-frame", type=int, default=dense.query_frame, metavar="T",
+                         help=f"the query frame of the dense tracks (default {dense.query_frame})")
+        return sub
+
     synth = commands.add_parser("synth", help="generate a synthetic TAP-Vid-DAVIS-format pickle")
     synth.add_argument("out", help="output .pkl path")
     synth.add_argument("--preset", default="bench", choices=tuple(SYNTHETIC_PRESETS))
@@ -379,8 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--workers", type=int, help="threads of the local Dask cluster")
         return sub
 
-    fit = with_fit_options(with_root(commands.add_parser(
-        "fit", help="fit the model to a video group's flow set (a killed fit resumes), export dense tracks")))
+    fit = with_dense_options(with_fit_options(with_root(commands.add_parser(
+        "fit", help="fit the model to a video group's flow set (a killed fit resumes), export dense tracks, draw "
+        "the pictures and log an MLflow run"))))
     fit.add_argument("video_group", help="a .zarr video group with a flow set")
     fit.add_argument("--flow-set", help="flow set name (default: the only one that no chained set was "
                      "derived from)")
@@ -390,12 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(run=_cmd_fit, uses_prefect=True)
 
     for name, help_text in (
-        ("process", "one video end to end: ingest and pairwise flow"),
+        ("process", "one video end to end: ingest, pairwise flow, fit, dense tracks, pictures and an MLflow run"),
         ("flow", "pairwise flow of a video (ingested first) or of an existing .zarr video group"),
     ):
         sub = with_flow_options(with_root(commands.add_parser(name, help=help_text)))
         if name == "process":
-            with_fit_options(sub).add_argument("--no-fit", action="store_true", help="stop after the flow set")
+            with_dense_options(with_fit_options(sub)).add_argument("--no-fit", action="store_true",
+                                                                   help="stop after the flow set")
         sub.add_argument("source", help="video file, folder of images, TAP-Vid pickle"
                          + (", or a .zarr group" if name == "flow" else ""))
         sub.add_argument("--tapvid-video", help="name of the video inside a TAP-Vid pickle")
@@ -423,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = with_root(commands.add_parser("ui", help="start the MLflow UI on the run store"))
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=int, default=UI_PORT)
     ui.set_defaults(run=_cmd_ui)
 
     view = with_root(commands.add_parser(

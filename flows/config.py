@@ -7,13 +7,15 @@ fit, :class:`~storage.video_store.IngestConfig` beside ingestion.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from omnimotion_core.flow import FlowConfig
-from storage.layout import default_data_root
+from storage import layout
 from storage.video_store import IngestConfig
-from tasks.config import EvaluationConfig, FitConfig
+from tasks.config import DenseExportConfig, EvaluationConfig, FitConfig
+from tasks.tracking import TrackingTarget
 
 
 @dataclass(frozen=True)
@@ -25,19 +27,22 @@ class PipelineConfig:
         evaluation: how predictions are made and scored; videos are ingested at its resolution.
         flow: pairwise optical flow settings.
         fit: model fitting settings.
+        dense: which pixels ``process`` / ``fit`` track through every frame after a fit.
         max_frames: keep at most this many frames of each video (None keeps all).
         tracking_uri: MLflow tracking URI; None means ``$MLFLOW_TRACKING_URI`` when set, else the SQLite
             store ``<data_root>/mlflow.db``.
-        experiment: MLflow experiment name; None means the dataset's name.
+        experiment: MLflow experiment name; None means the dataset's name for a benchmark and
+            :data:`FIT_EXPERIMENT` for the fits of ``process`` / ``fit``.
         videos_in_flight: videos whose stages are submitted ahead of the one whose results are being
             collected: enough to keep the workers supplied, while the task graph and the futures a run
             holds stay bounded however many videos the dataset has.
     """
 
-    data_root: Path = field(default_factory=default_data_root)
+    data_root: Path = field(default_factory=layout.default_data_root)
     evaluation: EvaluationConfig = EvaluationConfig()
     flow: FlowConfig = FlowConfig()
     fit: FitConfig = FitConfig()
+    dense: DenseExportConfig = DenseExportConfig()
     max_frames: int | None = None
     tracking_uri: str | None = None
     experiment: str | None = None
@@ -53,14 +58,28 @@ class PipelineConfig:
 
     def to_params(self) -> dict[str, object]:
         """Flat ``section.key -> value`` form, for logging and cache keys."""
-        flat: dict[str, object] = {}
+        return flatten_params(asdict(self))
 
-        def walk(prefix: str, value: object) -> None:
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    walk(f"{prefix}.{key}" if prefix else key, item)
-            else:
-                flat[prefix] = str(value) if isinstance(value, Path) else value
+    def tracking_target(self, default_experiment: str) -> TrackingTarget:
+        """Where runs are logged: the config's URI, else ``$MLFLOW_TRACKING_URI``, else
+        ``<data_root>/mlflow.db``; the config's experiment, else ``default_experiment``."""
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or layout.mlflow_tracking_uri(self.data_root)
+        experiment = self.experiment or default_experiment
+        return TrackingTarget(tracking_uri=uri, experiment=experiment,
+                              artifact_root=layout.mlflow_artifacts_dir(self.data_root) / layout.video_id_from_name(experiment))
 
-        walk("", asdict(self))
-        return flat
+
+FIT_EXPERIMENT = "fits"
+"""The MLflow experiment of the runs of ``process`` and ``fit`` (one run per fit) unless one is configured."""
+
+
+def flatten_params(values: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """Nested dicts -> flat ``section.key -> value`` (paths as strings)."""
+    flat: dict[str, object] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(flatten_params(value, name))
+        else:
+            flat[name] = str(value) if isinstance(value, Path) else value
+    return flat

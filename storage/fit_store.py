@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,32 @@ def write_dense_tracks(fit_dir: Path, query_points: np.ndarray, tracks: np.ndarr
     group.create_array("occluded", data=np.asarray(occluded, dtype=bool))
     group.attrs["complete"] = True
     return Path(fit_dir) / DENSE_GROUP
+
+
+@dataclass(frozen=True)
+class DenseTracks:
+    """The dense tracks exported from a fit.
+
+    Attributes:
+        query_points: float32 [N, 3] (t, y, x) pixels, a grid of one frame.
+        tracks: float32 [N, T, 2] (x, y) pixels.
+        occluded: bool [N, T].
+    """
+
+    query_points: np.ndarray
+    tracks: np.ndarray
+    occluded: np.ndarray
+
+
+def read_dense_tracks(fit_dir: Path) -> DenseTracks:
+    """The dense tracks of :func:`write_dense_tracks`."""
+    path = Path(fit_dir) / DENSE_GROUP
+    if not (path / "zarr.json").is_file():
+        raise IncompleteStoreError(f"{fit_dir}: no dense tracks exported")
+    group = zarr.open_group(str(path), mode="r")
+    if group.attrs.get("complete") is not True:
+        raise IncompleteStoreError(f"{path}: the dense export has not completed")
+    return DenseTracks(np.asarray(group["query_points"][:]), np.asarray(group["tracks"][:]), np.asarray(group["occluded"][:]))
 
 
 def read_fit_summary(fit_dir: Path) -> dict[str, Any]:

@@ -16,12 +16,15 @@ Everything the pipeline writes lives under one data root (default ``./data``, se
             counts                       int32   [T, H, W]    consistent correspondences per pixel
           fits/<fit_name>/               one group per model fit
             checkpoints/step_<n>.pt      torch state (model, optimiser, sampler, step)
-            tracks                       float32 [N, T, 2] (x, y) pixels
-            occluded                     bool    [N, T]
+            dense/                       query_points [N, 3], tracks [N, T, 2], occluded [N, T] of a
+                                         pixel grid of one frame (see storage/fit_store.py)
             depth                        float16 [T, H, W] pseudo-depth
         <video_id>.zarr.partial-<uuid>/  a group being written; never read, removed when stale
       datasets/<name>.pkl                generated TAP-Vid-DAVIS-format pickles (synthetic benchmark)
       results/<run>/                     results tables (CSV + markdown) and the run table (runs.csv, runs.md)
+                                         of a benchmark, its pictures in visuals/
+      results/<video_id>/fits/           pictures of the fits of ``process`` / ``fit``: <fit_name>-tracks.mp4
+                                         (dense tracks over the frames), -depth.png, -loss.png
       task-results/<cache key>           Prefect result records of the stage tasks (see tasks/caching.py)
       mlflow.db                          MLflow tracking store (SQLite)
       mlartifacts/                       MLflow artifacts
@@ -71,6 +74,7 @@ PARTIAL_MARKER = ".partial-"
 FRAMES_ARRAY = "frames"
 FLOWS_GROUP = "flows"
 FITS_GROUP = "fits"
+FIT_PICTURES_DIR = "fits"
 
 VIDEO_ATTRS = (
     "schema_version",  # int, SCHEMA_VERSION at writing time
@@ -140,6 +144,12 @@ def dataset_path(root: Path, name: str) -> Path:
 def results_dir(root: Path, run_name: str) -> Path:
     """Folder for the results tables of one run."""
     return Path(root) / RESULTS_DIR / video_id_from_name(run_name)
+
+
+def fit_pictures_dir(root: Path, video_id: str) -> Path:
+    """Folder of the pictures of the fits of ``process`` / ``fit`` of one video:
+    ``results/<video_id>/fits/<fit_name>-{tracks.mp4,depth.png,loss.png}``."""
+    return results_dir(root, video_id) / FIT_PICTURES_DIR
 
 
 def mlflow_tracking_uri(root: Path) -> str:

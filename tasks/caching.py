@@ -75,9 +75,14 @@ def ground_truth_identity(annotation: str, video_name: str) -> str:
     files = ground_truth_files(Path(annotation), video_name)
     if files == [Path(annotation)]:
         return file_identity(annotation)
+    return files_identity([(path.name, path) for path in files])
+
+
+def files_identity(named_files: list[tuple[str, Path]]) -> str:
+    """sha256 of the names and :func:`file_identity` of ``(name, path)`` pairs, in their order."""
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.name}:{file_identity(str(path))}".encode("utf-8", "surrogatepass"))
+    for name, path in named_files:
+        digest.update(f"{name}:{file_identity(str(path))}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
+
+import numpy as np
 
 from omnimotion_core.appearance import AppearanceCheckConfig
 from omnimotion_core.methods import METHODS, ModelMethod
 from omnimotion_core.metrics import FrameRule, QueryMode
 from omnimotion_core.model import PRESETS, OmniMotionConfig
+from omnimotion_core.model.progress import ProgressConfig
 
 FitDevice = Literal["auto", "cpu", "cuda"]
 
@@ -56,6 +60,10 @@ class FitConfig:
         cpu_threads: torch threads on CPU; None uses every core.
         checkpoint_every: steps between checkpoints (a killed fit resumes from the last one).
         log_every: steps between recorded loss values (the loss curve in MLflow).
+        progress: how often the fit logs its step, rate, time left and loss (default: every 5 % of the
+            steps, and at least every 30 s).
+        progress_bar: also draw a tqdm bar on stderr (the command line turns it on when stderr is a
+            terminal).
         dask_resources: Dask resources a fit task asks for, e.g. ``{"GPU": 1}`` so that a cluster routes
             fits to workers started with ``--resources GPU=1``; None asks for none (a local cluster has
             no resources, so a fit asking for one would never start there).
@@ -72,6 +80,8 @@ class FitConfig:
     cpu_threads: int | None = None
     checkpoint_every: int = 200
     log_every: int = 25
+    progress: ProgressConfig = ProgressConfig()
+    progress_bar: bool = False
     dask_resources: dict[str, float] | None = None
     flow_memory_budget_mib: int = 2048
 
@@ -102,3 +112,41 @@ class FitConfig:
         if self.seed is not None:
             trainer = replace(trainer, seed=self.seed)
         return model_method.configure(replace(config, trainer=trainer))
+
+
+@dataclass(frozen=True)
+class DenseExportConfig:
+    """Which pixels ``process`` and ``fit`` track through every frame after a fit (stored in the fit's
+    ``dense/`` group, drawn in its overlay video).
+
+    Attributes:
+        query_frame: the frame whose pixels are tracked (default 0, the first).
+        stride: every ``stride``-th pixel of every ``stride``-th row, from the top-left pixel (default 4: a
+            32x32 grid on a 128x128 frame, one pixel in 16); 1 tracks every pixel of the frame (H x W tracks).
+    """
+
+    query_frame: int = 0
+    stride: int = 4
+
+    def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise ValueError(f"dense stride must be >= 1, got {self.stride}")
+        if self.query_frame < 0:
+            raise ValueError(f"dense query frame must be >= 0, got {self.query_frame}")
+
+    def grid_shape(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(rows, columns) of the grid on a frame of ``size`` (H, W)."""
+        return math.ceil(size[0] / self.stride), math.ceil(size[1] / self.stride)
+
+    def query_points(self, size: tuple[int, int]) -> np.ndarray:
+        """float32 [N, 3] (t, y, x) pixels: the grid on a frame of ``size`` (H, W), row by row."""
+        ys, xs = np.meshgrid(np.arange(0, size[0], self.stride), np.arange(0, size[1], self.stride), indexing="ij")
+        return np.stack([np.full(ys.size, self.query_frame), ys.ravel(), xs.ravel()], axis=1).astype(np.float32)
+
+    def describe(self, size: tuple[int, int]) -> str:
+        """E.g. ``1024 tracks of frame 0: every 4th pixel of every 4th row (32x32 of its 128x128 pixels)``."""
+        rows, columns = self.grid_shape(size)
+        if self.stride == 1:
+            return f"{rows * columns} tracks of frame {self.query_frame}: every pixel ({rows}x{columns})"
+        return (f"{rows * columns} tracks of frame {self.query_frame}: every {self.stride}th pixel of every "
+                f"{self.stride}th row ({rows}x{columns} of its {size[0]}x{size[1]} pixels)")

@@ -54,8 +54,9 @@ from tasks.caching import (
     store_identity,
     video_identity,
 )
-from tasks.config import EvaluationConfig, FitConfig
+from tasks.config import DenseExportConfig, EvaluationConfig, FitConfig
 from tasks.flow import Logger
+from tasks.progress import FitProgress
 
 LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
 
@@ -173,16 +174,18 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
         save_checkpoint(fit_dir, trainer.step, {"trainer": trainer.state_dict(), "loss_history": history,
                                                 "fit_seconds": elapsed})
 
-    def on_step(step: int, losses: dict[str, float]) -> None:
+    progress = FitProgress(group.video_id, total_steps, trainer.step, fit.progress, logger, fit.progress_bar)
+
+    def on_losses(step: int, losses: dict[str, float]) -> None:
+        progress.record_loss(losses["total"])
         if step % fit.log_every == 0:
             history.append([float(step), *(losses.get(term, 0.0) for term in LOSS_TERMS)])
         if step % fit.checkpoint_every == 0 or step == total_steps:
             checkpoint()
-            elapsed = time.perf_counter() - started
-            logger.info("%s: step %d/%d, loss %.4f, %.1f s", group.video_id, step, total_steps, losses["total"], elapsed)
 
     interval = int(np.gcd(fit.log_every, fit.checkpoint_every))
-    trainer.fit(callback=on_step, callback_every=interval, progress=False)
+    with progress:
+        trainer.fit(callback=on_losses, callback_every=interval, on_step=progress.on_step)
     if not any(step == trainer.step for step, _ in list_checkpoints(fit_dir)):
         checkpoint()
     seconds = fit_seconds + time.perf_counter() - started
@@ -251,30 +254,27 @@ track_with_model = task(
 
 def export_identity(inputs: dict[str, Any]) -> dict[str, object]:
     """Cache identity of :func:`export_tracks`: the fit and the query grid."""
+    dense: DenseExportConfig = inputs["dense"]
     return {"fit": store_identity(inputs["fit_dir"]), "method": inputs["method"],
-            "query_frame": inputs["query_frame"], "grid_stride": inputs["grid_stride"]}
+            "query_frame": dense.query_frame, "grid_stride": dense.stride}
 
 
 def _export_tracks(video_group: str, fit_dir: str, fit: FitConfig, method: str = "omnimotion",
-                  query_frame: int = 0, grid_stride: int = 4) -> str:
-    """Track every ``grid_stride``-th pixel of ``query_frame`` through all frames with a fitted model and
+                  dense: DenseExportConfig = DenseExportConfig()) -> str:
+    """Track the pixels of ``dense`` (a grid of its query frame) through all frames with a fitted model and
     store the tracks (``dense/``) and the pseudo-depth of every frame (``depth``) in the fit; return the
     dense group's path."""
     group = open_video(Path(video_group))
-    if not 0 <= query_frame < group.num_frames:
-        raise ValueError(f"query_frame must lie in [0, {group.num_frames}), got {query_frame}")
-    if grid_stride < 1:
-        raise ValueError(f"grid_stride must be >= 1, got {grid_stride}")
+    if dense.query_frame >= group.num_frames:
+        raise ValueError(f"dense query frame must lie in [0, {group.num_frames}), got {dense.query_frame}")
     model = load_fitted_model(Path(fit_dir), fit.model_config(method), group.num_frames, resolve_device(fit.device))
-    height, width = group.size
-    ys, xs = np.meshgrid(np.arange(0, height, grid_stride), np.arange(0, width, grid_stride), indexing="ij")
-    query_points = np.stack([np.full(ys.size, query_frame), ys.ravel(), xs.ravel()], axis=1).astype(np.float32)
+    query_points = dense.query_points(group.size)
     device = next(model.parameters()).device
     tracks, occluded = track(model, torch.from_numpy(query_points).to(device), group.num_frames, group.size)
     path = write_dense_tracks(Path(fit_dir), query_points, tracks.cpu().numpy(), occluded.cpu().numpy())
     depth = np.stack([pseudo_depth(model, t, group.size).cpu().numpy() for t in range(group.num_frames)])
     write_depth(Path(fit_dir), depth)
-    get_run_logger().info("%s: %d dense tracks and %d depth maps exported", group.video_id, len(query_points), len(depth))
+    get_run_logger().info("%s: %s and %d depth maps exported", group.video_id, dense.describe(group.size), len(depth))
     return str(path)
 
 

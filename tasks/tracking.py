@@ -1,4 +1,6 @@
-"""MLflow tracking of benchmark runs: a parent run per benchmark, a nested run per (video, method).
+"""MLflow tracking: a parent run per benchmark with a nested run per (video, method), and a run per fit of
+``process`` / ``fit``. Experiments are tagged as model development, every run names the data it used as an
+MLflow dataset input, and the UI links open MLflow's model-training view.
 
 Uses :class:`mlflow.MlflowClient` with explicit run ids (never the fluent "active run"), so tasks running
 in threads or on Dask workers log to the right run. Parameters never include values whose key looks like
@@ -35,6 +37,14 @@ SECRET_KEY_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL"
 """A parameter whose key contains one of these words (case-insensitive, as a word) is never logged."""
 
 PACKAGES = ("torch", "numpy", "zarr", "opencv-python-headless", "prefect", "dask", "mlflow", "pandas")
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
+"""The experiment kind of training runs, which MLflow 3 reads from the experiment's ``mlflow.experimentKind`` tag
+(an experiment without one has its kind guessed). MLflow 3.17's UI picks its view from a URL parameter
+instead (see :func:`ui_page`)."""
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+DATASET_DIGEST_LENGTH = 12
+"""Hex digits of a dataset's content hash shown in MLflow."""
 _MAX_PARAM_LENGTH = 6000
 _PARAMS_PER_BATCH = 100
 
@@ -52,6 +62,21 @@ class TrackingTarget:
     tracking_uri: str
     experiment: str
     artifact_root: Path
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """The data a run used, as MLflow shows it (the runs table's Dataset column, the compare view).
+
+    Attributes:
+        name: the dataset's (or video's) name.
+        digest: a short hash of its content: the same digest means the same bytes.
+        source: where it was read (a local path).
+    """
+
+    name: str
+    digest: str
+    source: str
 
 
 _URI_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
@@ -91,17 +116,38 @@ def code_version() -> dict[str, str]:
 
 
 def _experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
+    """The experiment's id, created when missing; it is tagged as model development (an experiment made
+    before that tag was set gets it now)."""
     experiment = client.get_experiment_by_name(target.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    target.artifact_root.mkdir(parents=True, exist_ok=True)
-    try:
-        return client.create_experiment(target.experiment, artifact_location=target.artifact_root.resolve().as_uri())
-    except Exception:
-        experiment = client.get_experiment_by_name(target.experiment)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+    if experiment is None:
+        target.artifact_root.mkdir(parents=True, exist_ok=True)
+        try:
+            return client.create_experiment(target.experiment, artifact_location=target.artifact_root.resolve().as_uri(),
+                                            tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT})
+        except Exception:
+            experiment = client.get_experiment_by_name(target.experiment)
+            if experiment is None:
+                raise
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
+    return experiment.experiment_id
+
+
+def _open_experiment(target: TrackingTarget) -> tuple[MlflowClient, str]:
+    """A client of the store and the experiment's id, setting both up under the store's lock."""
+    with _store_setup_lock(target.tracking_uri):
+        client = MlflowClient(target.tracking_uri)
+        return client, _experiment_id(client, target)
+
+
+def _log_dataset(client: MlflowClient, run_id: str, dataset: DatasetRef, context: str) -> None:
+    """Log ``dataset`` as the run's dataset input (``context``: ``training`` or ``eval``)."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import DatasetInput, InputTag
+
+    entity = MetaDataset(LocalArtifactDatasetSource(dataset.source), dataset.name, dataset.digest)._to_mlflow_entity()
+    client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=[InputTag(DATASET_CONTEXT_TAG, context)])])
 
 
 def _close_abandoned_runs(client: MlflowClient, experiment_id: str) -> None:
@@ -146,15 +192,17 @@ def _store_setup_lock(tracking_uri: str) -> contextlib.AbstractContextManager[No
     return file_lock(database.with_name(database.name + ".lock"), exclusive=True)
 
 
-def _start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object]) -> str:
-    """Create the parent run of a benchmark with the flattened config and code version; return its id."""
-    with _store_setup_lock(target.tracking_uri):
-        client = MlflowClient(target.tracking_uri)
-        experiment_id = _experiment_id(client, target)
+def _start_benchmark_run(target: TrackingTarget, run_name: str, params: dict[str, object],
+                         dataset: DatasetRef | None = None) -> str:
+    """Create the parent run of a benchmark with the flattened config and code version, and ``dataset`` as
+    its dataset input; return its id."""
+    client, experiment_id = _open_experiment(target)
     _close_abandoned_runs(client, experiment_id)
     owner = {"omnimotion.host": socket.gethostname(), "omnimotion.pid": str(os.getpid())}
     run = client.create_run(experiment_id, run_name=run_name, tags={"omnimotion.kind": "benchmark", **owner})
     _log_params(client, run.info.run_id, {**params, **code_version()})
+    if dataset is not None:
+        _log_dataset(client, run.info.run_id, dataset, "eval")
     return run.info.run_id
 
 
@@ -171,35 +219,58 @@ def _log_video_result(
     artifacts: list[str] | None = None,
     fit_dir: str | None = None,
     model: tuple[str, dict[str, object]] | None = None,
+    dataset: DatasetRef | None = None,
 ) -> str:
-    """Log one (video, method) result as a nested run of ``parent_run_id``: its metrics, its pictures and,
+    """Log one (video, method) result as a nested run of ``parent_run_id``, tagged ``video``, ``method``
+    and, for a fitted model, ``preset``: its metrics, its pictures, ``dataset`` as its dataset input and,
     for a fitted model, fit time, steps, steps/s and the training losses as step series (``loss/<term>``).
     ``model`` = (checkpoint path, description) is logged under ``model/`` so that
     ``tasks.fit.load_logged_model`` can rebuild the fitted model. Returns the nested run's id."""
     client = MlflowClient(target.tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     video, method = str(record["video"]), str(record["method"])
-    run = client.create_run(
-        experiment_id,
-        run_name=f"{video}/{method}",
-        tags={"mlflow.parentRunId": parent_run_id, "omnimotion.kind": "video", "video": video, "method": method},
-    )
+    tags = {"mlflow.parentRunId": parent_run_id, "omnimotion.kind": "video", "video": video, "method": method}
+    if model is not None:
+        tags["preset"] = str(model[1]["preset"])
+    run = client.create_run(experiment_id, run_name=f"{video}/{method}", tags=tags)
     metrics = _finite_metrics({k: v for k, v in record.items() if k not in ("dataset", "video", "method")})
-    params = [Param("video", video), Param("method", method), Param("dataset", str(record["dataset"]))]
+    params = {"video": video, "method": method, "dataset": str(record["dataset"])}
     if fit_dir is not None:
-        summary = read_fit_summary(Path(fit_dir))
-        metrics += _finite_metrics({"fit_seconds": summary["fit_seconds"], "fit_steps": summary["steps"],
-                                    "fit_steps_per_second": summary["steps_per_second"]})
-        now = int(time.time() * 1000)
-        for row in summary["loss_history"]:
-            for term, value in zip(summary["loss_terms"][1:], row[1:], strict=True):
-                metrics.append(Metric(f"loss/{term}", float(value), now, int(row[0])))
-        params += [Param("fit", Path(fit_dir).name), Param("fit_device", str(summary["device"]))]
+        metrics += _fit_metrics(fit_dir)
+        params.update(_fit_params(fit_dir))
+    _log_run_content(client, run.info.run_id, metrics, params, artifacts or [], model)
+    if dataset is not None:
+        _log_dataset(client, run.info.run_id, dataset, "eval")
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run.info.run_id
+
+
+def _fit_metrics(fit_dir: str) -> list[Metric]:
+    """A complete fit's time, steps, steps/s and its losses as step series (``loss/<term>``)."""
+    summary = read_fit_summary(Path(fit_dir))
+    metrics = _finite_metrics({"fit_seconds": summary["fit_seconds"], "fit_steps": summary["steps"],
+                               "fit_steps_per_second": summary["steps_per_second"]})
+    now = int(time.time() * 1000)
+    for row in summary["loss_history"]:
+        for term, value in zip(summary["loss_terms"][1:], row[1:], strict=True):
+            metrics.append(Metric(f"loss/{term}", float(value), now, int(row[0])))
+    return metrics
+
+
+def _fit_params(fit_dir: str) -> dict[str, object]:
+    """The fit's name (a hash of what determines it) and the device it ran on."""
+    return {"fit": Path(fit_dir).name, "fit_device": str(read_fit_summary(Path(fit_dir))["device"])}
+
+
+def _log_run_content(client: MlflowClient, run_id: str, metrics: list[Metric], params: Mapping[str, object],
+                     artifacts: list[str], model: tuple[str, dict[str, object]] | None) -> None:
+    """Log a run's metrics (in batches), params, artifact files and ``model`` = (checkpoint path, description)
+    under ``model/`` (``checkpoint.pt`` + ``fit.json``)."""
     for start in range(0, len(metrics), 900):
-        client.log_batch(run.info.run_id, metrics=metrics[start : start + 900])
-    client.log_batch(run.info.run_id, params=params)
-    for path in artifacts or []:
-        client.log_artifact(run.info.run_id, path)
+        client.log_batch(run_id, metrics=metrics[start : start + 900])
+    _log_params(client, run_id, params)
+    for path in artifacts:
+        client.log_artifact(run_id, path)
     if model is not None:
         checkpoint, description = model
         with tempfile.TemporaryDirectory() as folder:
@@ -207,15 +278,59 @@ def _log_video_result(
             staged.mkdir()
             shutil.copyfile(checkpoint, staged / "checkpoint.pt")
             (staged / "fit.json").write_text(json.dumps(description, indent=2), encoding="utf-8")
-            client.log_artifacts(run.info.run_id, str(staged), artifact_path="model")
-    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
-    return run.info.run_id
+            client.log_artifacts(run_id, str(staged), artifact_path="model")
 
 
 log_video_result = task(
     _log_video_result, name="log_video_result", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
     cache_policy=NO_CACHE,
 )
+
+
+def _log_fit_run(
+    target: TrackingTarget,
+    run_name: str,
+    params: dict[str, object],
+    tags: dict[str, str],
+    dataset: DatasetRef,
+    fit_dir: str,
+    model: tuple[str, dict[str, object]],
+    artifacts: list[str],
+) -> str:
+    """Log a fit of ``process`` / ``fit`` as a run of its own: ``params`` with the code version, ``tags``
+    (video, method, preset), the video as the dataset input (context ``training``), the fit's time, steps
+    and loss series, ``artifacts`` (its pictures) and the model under ``model/``. Returns the run's id."""
+    client, experiment_id = _open_experiment(target)
+    run = client.create_run(experiment_id, run_name=run_name, tags={"omnimotion.kind": "fit", **tags})
+    all_params = {**params, **_fit_params(fit_dir), **code_version()}
+    _log_run_content(client, run.info.run_id, _fit_metrics(fit_dir), all_params, artifacts, model)
+    _log_dataset(client, run.info.run_id, dataset, "training")
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run.info.run_id
+
+
+log_fit_run = task(
+    _log_fit_run, name="log_fit_run", retries=2, retry_delay_seconds=2, retry_condition_fn=is_transient_failure,
+    cache_policy=NO_CACHE,
+)
+
+
+def experiment_of_run(tracking_uri: str, run_id: str) -> str:
+    """The id of the experiment holding ``run_id``."""
+    return MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+
+
+UI_MODEL_TRAINING = "workflowType=machine_learning"
+"""The URL parameter that shows MLflow's UI in its model-training view (runs, metrics, datasets). MLflow 3.17
+picks the view from it, else from the browser's last choice (the GenAI overview at first), not from the
+experiment's kind tag."""
+
+
+def ui_page(base_url: str, experiment_id: str, run_id: str | None = None) -> str:
+    """The page of an MLflow UI served at ``base_url`` showing the runs table of ``experiment_id`` (or the
+    run ``run_id``), in the model-training view."""
+    runs = f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    return f"{runs}/{run_id}?{UI_MODEL_TRAINING}" if run_id else f"{runs}?{UI_MODEL_TRAINING}"
 
 
 def _finish_benchmark_run(

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
@@ -20,6 +19,9 @@ from omnimotion_core.model.sampling import BatchSampler
 from omnimotion_core.model.surface_objective import compute_surface_losses
 
 StepCallback = Callable[[int, dict[str, float]], None]
+"""``callback(step, losses)``: the steps done and the loss terms of that step, as floats."""
+ProgressCallback = Callable[[int], None]
+"""``on_step(step)``: called after every step with the steps done (no loss is read, so no device sync)."""
 
 
 def learning_rate(base: float, step: int, optimiser: OptimiserConfig, num_steps: int) -> float:
@@ -76,7 +78,7 @@ class Trainer:
         num_steps: int | None = None,
         callback: StepCallback | None = None,
         callback_every: int = 100,
-        progress: bool = True,
+        on_step: ProgressCallback | None = None,
     ) -> dict[str, float]:
         """Run ``num_steps`` more steps (default: up to ``config.trainer.num_steps``).
 
@@ -85,7 +87,8 @@ class Trainer:
             callback: called as ``callback(step, losses)`` after every ``callback_every``-th step, with the
                 step count done so far and that step's loss terms as floats.
             callback_every: steps between callbacks.
-            progress: show a tqdm bar with the loss and it/s.
+            on_step: called as ``on_step(step)`` after every step, e.g. to report progress (see
+                ``progress.ProgressMeter``).
 
         Returns:
             the loss terms of the last step, as floats (empty when no step ran).
@@ -99,20 +102,19 @@ class Trainer:
             raise ValueError(f"Trainer.fit: num_steps must be >= 0, got {steps}")
         last: dict[str, float] = {}
         self.model.train()
-        with tqdm(total=steps, disable=not progress, desc="fit", unit="step") as bar:
-            for index in range(steps):
-                terms = self._one_step()
-                self.step += 1
-                self.model.steps_trained.fill_(self.step)
-                bar.update(1)
-                due = callback is not None and self.step % callback_every == 0
-                if due or self.step % 10 == 0 or index == steps - 1:
-                    last = {name: float(value) for name, value in terms.items()}
-                    if not np.isfinite(last["total"]):
-                        raise FloatingPointError(f"Trainer.fit: loss is {last['total']} at step {self.step}: {last}")
-                    bar.set_postfix(loss=f"{last['total']:.4f}", flow=f"{last['flow']:.3f}")
-                if due:
-                    callback(self.step, last)
+        for index in range(steps):
+            terms = self._one_step()
+            self.step += 1
+            self.model.steps_trained.fill_(self.step)
+            due = callback is not None and self.step % callback_every == 0
+            if due or self.step % 10 == 0 or index == steps - 1:
+                last = {name: float(value) for name, value in terms.items()}
+                if not np.isfinite(last["total"]):
+                    raise FloatingPointError(f"Trainer.fit: loss is {last['total']} at step {self.step}: {last}")
+            if due:
+                callback(self.step, last)
+            if on_step is not None:
+                on_step(self.step)
         return last
 
     def _one_step(self) -> dict[str, torch.Tensor]:

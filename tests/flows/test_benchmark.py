@@ -82,6 +82,39 @@ def test_runs_are_logged_to_mlflow_as_parent_and_nested_runs(tmp_path: Path) -> 
     for child in children:
         assert child.data.metrics["average_pts_within_thresh"] == pytest.approx(0.16)
         assert child.data.metrics["occlusion_accuracy"] == pytest.approx(1.0)
+        assert child.data.tags["method"] == "zero_motion" and "preset" not in child.data.tags
+
+
+def test_the_experiment_opens_on_runs_named_apart_each_with_its_dataset(tmp_path: Path) -> None:
+    import hashlib
+    import re
+
+    from tasks.tracking import EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT
+
+    dataset = tmp_path / "toy.pkl"
+    _toy_dataset(dataset)
+    config = PipelineConfig(data_root=tmp_path / "data", evaluation=UNCHECKED)
+    first = benchmark(str(dataset), ["zero_motion"], config)
+    second = benchmark(str(dataset), ["zero_motion", "dis-c"], config)
+    client = MlflowClient(first.tracking_uri)
+    runs = [client.get_run(result.mlflow_run_id) for result in (first, second)]
+    assert client.get_experiment(runs[0].info.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_DEVELOPMENT
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert re.fullmatch(rf"toy \| zero_motion \| {stamp}", runs[0].info.run_name)
+    assert re.fullmatch(rf"toy \| zero_motion, dis-c \| {stamp}", runs[1].info.run_name)
+    content = hashlib.sha256(dataset.read_bytes()).hexdigest()
+    digest = hashlib.sha256(f"toy.pkl:{content}".encode()).hexdigest()[:12]
+    children = client.search_runs([runs[0].info.experiment_id], filter_string="tags.`omnimotion.kind` = 'video'")
+    assert len(children) == 2 + 4
+    for run in [*runs, *children]:
+        (used,) = run.inputs.dataset_inputs
+        assert (used.dataset.name, used.dataset.source) == ("toy", f'{{"uri": "{dataset.resolve()}"}}')
+        assert used.dataset.digest == digest
+        assert [(tag.key, tag.value) for tag in used.tags] == [("mlflow.data.context", "eval")]
+    _toy_dataset(dataset, names=("left", "right", "third"))
+    third = benchmark(str(dataset), ["zero_motion"], config, videos=["left"])
+    changed = client.get_run(third.mlflow_run_id).inputs.dataset_inputs[0].dataset
+    assert changed.name == "toy" and changed.digest != digest
 
 
 def test_the_appearance_check_hides_points_whose_patch_changed_and_names_its_own_predictions(tmp_path: Path) -> None:
@@ -221,6 +254,7 @@ def test_omnimotion_is_fitted_tracked_and_scored_per_video(tmp_path: Path) -> No
     )
     assert len(children) == 2
     child = children[0]
+    assert child.data.tags["preset"] == "fast"
     assert child.data.metrics["fit_steps"] == 6
     assert [m.step for m in client.get_metric_history(child.info.run_id, "loss/total")] == [2, 4, 6]
     video = child.data.tags["video"]

@@ -85,15 +85,31 @@ def test_demo_prints_the_table_and_where_results_are(tmp_path: Path, capsys: pyt
     assert "MLflow:  run " in out and f"sqlite:///{tmp_path}/mlflow.db" in out
 
 
-def test_process_ingests_and_computes_a_flow_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_process_prints_where_the_fit_its_pictures_and_its_mlflow_run_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    from mlflow import MlflowClient
+
     dataset = tmp_path / "small.pkl"
     main(["synth", str(dataset), "--preset", "small", "--frames", "5"])
-    assert main(["process", str(dataset), "--tapvid-video", "synth_001", "--size", "32x32",
-                 "--data-root", str(tmp_path / "d"), "--chunk-pairs", "3", "--steps", "3", "--cpu-threads", "1"]) == 0
+    assert main(["process", str(dataset), "--tapvid-video", "synth_001", "--size", "32x32", "--dense-stride", "1",
+                 "--data-root", str(tmp_path / "d"), "--chunk-pairs", "3", "--steps", "30", "--cpu-threads", "1"]) == 0
     out = capsys.readouterr().out
     assert f"fit:         {tmp_path}/d/videos/synth_001.zarr/fits/omnimotion-fast-" in out
     assert f"video group: {tmp_path}/d/videos/synth_001.zarr" in out
     assert "flow set:    " in out and "/flows/dis-medium-" in out
+    assert "dense:       1024 tracks of frame 0: every pixel (32x32)" in out
+    pictures = dict(re.findall(r"^(overlay|depth|loss curve): +(\S+)$", out, flags=re.MULTILINE))
+    assert sorted(pictures) == ["depth", "loss curve", "overlay"]
+    assert all(Path(path).is_file() and path.startswith(f"{tmp_path}/d/results/synth_001/fits/") for path in pictures.values())
+    run_id, uri = re.search(r"^MLflow: +run (\w+) in (\S+)$", out, flags=re.MULTILINE).groups()
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.data.metrics["fit_steps"] == 30
+    assert (f"then open http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+            "?workflowType=machine_learning") in out
+    assert f"explore:     omnimotion view {tmp_path}/d/videos/synth_001.zarr" in out
 
 
 def test_flow_on_an_existing_group_reuses_the_stored_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +150,7 @@ def test_fit_uses_the_only_flow_set_and_reports_the_fit(tmp_path: Path, capsys: 
     assert read_flow_set_params(group, chained)["chaining"]["enabled"] is True
     assert main(["fit", str(group), "--steps", "3", "--cpu-threads", "1", "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert f"fit: {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out
+    assert f"fit:         {group}/fits/omnimotion-fast-" in out and "(checkpoints/, depth, dense/)" in out
 
 
 def test_eval_rescores_stored_predictions_under_the_other_frame_rule(

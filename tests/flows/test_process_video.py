@@ -109,12 +109,13 @@ def test_process_video_fits_and_exports_dense_tracks_and_depth(tmp_path: Path, d
     config = dataclasses.replace(_config(tmp_path), fit=FitConfig(num_steps=4, checkpoint_every=2, log_every=2))
     result = process_video(str(dataset), config, tapvid_name="synth_000")
     assert result.fit is not None
-    summary = read_fit_summary(Path(result.fit))
+    summary = read_fit_summary(Path(result.fit.fit_dir))
     assert summary["steps"] == 4
     assert [row[0] for row in summary["loss_history"]] == [2.0, 4.0]
-    assert read_depth(Path(result.fit)).shape == (6, 48, 48)
-    dense = zarr.open_group(str(Path(result.fit) / "dense"), mode="r")
+    assert read_depth(Path(result.fit.fit_dir)).shape == (6, 48, 48)
+    dense = zarr.open_group(str(Path(result.fit.fit_dir) / "dense"), mode="r")
     assert dense["tracks"].shape == (144, 6, 2)
+    assert result.fit.dense == "144 tracks of frame 0: every 4th pixel of every 4th row (12x12 of its 48x48 pixels)"
     np.testing.assert_allclose(dense["tracks"][:, 0], dense["query_points"][:][:, [2, 1]])
 
 
@@ -127,10 +128,10 @@ def test_process_video_fits_the_surface_preset(tmp_path: Path, dataset: Path) ->
     fit = FitConfig(preset="surface", num_steps=4, checkpoint_every=2, log_every=2)
     config = dataclasses.replace(_config(tmp_path), fit=fit)
     result = process_video(str(dataset), config, tapvid_name="synth_000")
-    assert result.fit is not None and read_fit_summary(Path(result.fit))["steps"] == 4
-    depth = read_depth(Path(result.fit))
+    assert result.fit is not None and read_fit_summary(Path(result.fit.fit_dir))["steps"] == 4
+    depth = read_depth(Path(result.fit.fit_dir))
     assert depth.shape == (6, 48, 48) and np.isfinite(depth).all()
-    dense = zarr.open_group(str(Path(result.fit) / "dense"), mode="r")
+    dense = zarr.open_group(str(Path(result.fit.fit_dir) / "dense"), mode="r")
     np.testing.assert_allclose(dense["tracks"][:, 0], dense["query_points"][:][:, [2, 1]])
     with pytest.raises(ValueError, match="ablation of the paper's volume model"):
         fit.model_config("omnimotion-no-invertible")

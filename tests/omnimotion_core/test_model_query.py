@@ -99,7 +99,7 @@ def test_fast_preset_tracks_translating_texture(one_thread):
     num_frames, size, velocity = 8, 32, (2, 1)
     video, flow_set = translating_texture(num_frames, size, velocity)
     trainer = Trainer(PRESETS["fast"], flow_set, video)
-    trainer.fit(40, progress=False)
+    trainer.fit(40)
     queries = torch.tensor([[t, y, x] for t in (0, 4) for y in range(8, 25, 4) for x in range(8, 25, 4)], dtype=torch.float32)
     tracks, _ = track(trainer.model, queries, num_frames, (size, size))
     gaps = torch.arange(num_frames)[None, :, None] - queries[:, None, :1]

@@ -123,7 +123,7 @@ def test_surface_fit_recovers_a_global_translation_also_outside_the_frame():
     torch.manual_seed(0)
     num_frames, size, shift = 6, 16, (2.0, -1.0)
     trainer = Trainer(small_surface_config(steps=300), shifting_flow_set(num_frames, size, shift), None)
-    trainer.fit(progress=False)
+    trainer.fit()
     queries = torch.tensor([[0.0, 8.0, 4.0], [2.0, 3.0, 10.0]])  # (t, y, x)
     tracks, occluded = track(trainer.model, queries, num_frames, (size, size))
     frames = torch.arange(num_frames, dtype=torch.float32)
@@ -137,12 +137,12 @@ def test_surface_fit_recovers_a_global_translation_also_outside_the_frame():
 def test_surface_fit_is_deterministic_and_resumes_exactly():
     flow_set = shifting_flow_set(4, 8, (1.0, 0.5))
     whole = Trainer(small_surface_config(steps=6), flow_set, None)
-    whole.fit(progress=False)
+    whole.fit()
     first = Trainer(small_surface_config(steps=6), flow_set, None)
-    first.fit(3, progress=False)
+    first.fit(3)
     resumed = Trainer(small_surface_config(steps=6), flow_set, None)
     resumed.load_state_dict(first.state_dict())
-    resumed.fit(progress=False)
+    resumed.fit()
     for name, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], value, atol=0, rtol=0)
 
@@ -156,7 +156,7 @@ def test_surface_hard_mining_probes_the_tracked_correspondences():
                                               hard_mining_pixels_per_pair=16))
     flow_set = make_flow_set()
     trainer = Trainer(config, flow_set, None)
-    trainer.fit(progress=False)
+    trainer.fit()
     probe = trainer.sampler.draw_probe(trainer.step)
     predicted = predict_correspondences(trainer.model, probe, trainer.step, flow_set.size)
     num_pixels = probe.px_i.shape[1]

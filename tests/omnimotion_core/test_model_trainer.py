@@ -57,8 +57,8 @@ def test_param_groups_carry_the_three_rates():
 
 def test_same_seed_gives_same_fit():
     first, second = (Trainer(tiny_config(), make_flow_set(), tiny_video()) for _ in range(2))
-    first.fit(3, progress=False)
-    second.fit(3, progress=False)
+    first.fit(3)
+    second.fit(3)
     for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
         assert torch.equal(a, b)
 
@@ -78,13 +78,13 @@ def hard_mining_config() -> OmniMotionConfig:
 )
 def test_resumed_fit_matches_uninterrupted_fit(config, split):
     straight = Trainer(config, make_flow_set(), tiny_video())
-    straight.fit(20, progress=False)
+    straight.fit(20)
     interrupted = Trainer(config, make_flow_set(), tiny_video())
-    interrupted.fit(split, progress=False)
+    interrupted.fit(split)
     state = copy.deepcopy(interrupted.state_dict())
     resumed = Trainer(replace(config, trainer=replace(config.trainer, seed=7)), make_flow_set(), tiny_video())
     resumed.load_state_dict(state)
-    resumed.fit(20 - split, progress=False)
+    resumed.fit(20 - split)
     assert resumed.step == 20 and int(resumed.model.steps_trained) == 20
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -95,15 +95,15 @@ def test_resumed_fit_matches_uninterrupted_fit(config, split):
 
 def test_hard_mining_refreshes_every_n_steps():
     trainer = Trainer(hard_mining_config(), make_flow_set(), tiny_video())
-    trainer.fit(4, progress=False)
+    trainer.fit(4)
     assert trainer.sampler.error_maps is None  # refreshed before step 4, i.e. in the fifth step
-    trainer.fit(1, progress=False)
+    trainer.fit(1)
     first = trainer.sampler.error_maps.clone()
-    trainer.fit(4, progress=False)
+    trainer.fit(4)
     assert not torch.equal(first, trainer.sampler.error_maps)
     off = replace(hard_mining_config(), sampling=replace(hard_mining_config().sampling, hard_mining_every=0))
     untouched = Trainer(off, make_flow_set(), tiny_video())
-    untouched.fit(9, progress=False)
+    untouched.fit(9)
     assert untouched.sampler.error_maps is None
 
 
@@ -111,15 +111,15 @@ def test_no_invertible_ablation_trains_and_resumes():
     config = replace(tiny_config(), bijection=replace(tiny_config().bijection, kind="mlp"))
     trainer = Trainer(config, make_flow_set(), tiny_video())
     before = [p.detach().clone() for p in trainer.model.bijection.parameters()]
-    last = trainer.fit(3, progress=False)
+    last = trainer.fit(3)
     assert np.isfinite(last["total"])
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.bijection.parameters(), strict=True))
     rebuilt = Trainer(replace(config, trainer=replace(config.trainer, seed=9)), make_flow_set(), tiny_video())
     rebuilt.load_state_dict(copy.deepcopy(trainer.state_dict()))
     for a, b in zip(trainer.model.state_dict().values(), rebuilt.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    trainer.fit(2, progress=False)
-    rebuilt.fit(2, progress=False)
+    trainer.fit(2)
+    rebuilt.fit(2)
     for a, b in zip(trainer.model.parameters(), rebuilt.model.parameters(), strict=True):
         assert torch.equal(a, b)
     tracks, occluded = track(trainer.model, torch.tensor([[0.0, 2.0, 3.0], [2.0, 1.0, 1.0]]), 4, (6, 6))
@@ -129,7 +129,7 @@ def test_no_invertible_ablation_trains_and_resumes():
 def test_callback_every_n_steps_gets_loss_terms():
     calls = []
     trainer = Trainer(tiny_config(), make_flow_set(), tiny_video())
-    last = trainer.fit(4, callback=lambda step, losses: calls.append((step, losses)), callback_every=2, progress=False)
+    last = trainer.fit(4, callback=lambda step, losses: calls.append((step, losses)), callback_every=2)
     assert [step for step, _ in calls] == [2, 4]
     assert set(calls[0][1]) == {"total", "flow", "photometric", "scene_flow", "depth_range", "distortion"}
     assert last == calls[-1][1] and np.isfinite(last["total"])
@@ -139,7 +139,7 @@ def test_photometric_loss_without_video_is_an_error():
     with pytest.raises(ValueError, match="photometric_max_weight"):
         Trainer(tiny_config(), make_flow_set(), None)
     no_rgb = replace(tiny_config(), losses=replace(tiny_config().losses, photometric_max_weight=0.0))
-    assert Trainer(no_rgb, make_flow_set(), None).fit(1, progress=False)["photometric"] == 0.0
+    assert Trainer(no_rgb, make_flow_set(), None).fit(1)["photometric"] == 0.0
 
 
 def test_non_finite_loss_stops_the_fit(monkeypatch):
@@ -150,7 +150,7 @@ def test_non_finite_loss_stops_the_fit(monkeypatch):
     monkeypatch.setattr("omnimotion_core.model.trainer.compute_losses", nan_losses)
     trainer = Trainer(tiny_config(), make_flow_set(), tiny_video())
     with pytest.raises(FloatingPointError, match="loss is nan at step 1"):
-        trainer.fit(1, progress=False)
+        trainer.fit(1)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -158,7 +158,7 @@ def test_every_preset_takes_a_finite_step(preset):
     config = PRESETS[preset]
     config = replace(config, sampling=replace(config.sampling, num_pairs=2, pixels_per_pair=4))  # its nets, few rays
     trainer = Trainer(config, make_flow_set(), tiny_video())
-    trainer.fit(1, progress=False)
+    trainer.fit(1)
     assert trainer.step == 1
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 

@@ -106,11 +106,11 @@ def test_same_seed_gives_identical_batches_in_memory_and_streamed(stored, cache_
 def test_streamed_fit_resumes_to_the_weights_of_an_uninterrupted_fit_in_memory(stored):
     video = np.random.default_rng(0).random((5, *SIZE, 3)).astype(np.float32)
     straight = Trainer(tiny_config(), read_flow_set(stored, NAME), video)
-    straight.fit(6, progress=False)
+    straight.fit(6)
     interrupted = Trainer(tiny_config(), streamed(stored, cache_pairs=1), video)
-    interrupted.fit(3, progress=False)
+    interrupted.fit(3)
     resumed = Trainer(tiny_config(), streamed(stored, cache_pairs=1), video)
     resumed.load_state_dict(copy.deepcopy(interrupted.state_dict()))
-    resumed.fit(3, progress=False)
+    resumed.fit(3)
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)

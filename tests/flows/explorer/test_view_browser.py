@@ -1,14 +1,12 @@
 """The explorer in a real headless browser (Debian's chromium driven by Playwright): the track drawn for a click
 is the API's track of that pixel, and an occluded frame is drawn hollow and dashed.
 
-CI installs chromium (.ci/run); elsewhere the test is skipped when /usr/bin/chromium is missing, and fails
-instead when $CI is set, so CI can never skip it silently.
+The browser is the ``browser`` fixture of ``tests/flows/conftest.py`` (skipped without chromium, except on CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,22 +15,6 @@ import pytest
 
 from tests.flows.explorer.conftest import HAND_START, HIDDEN_FRAME, NUM_FRAMES, SIZE
 from tests.flows.explorer.test_view_cli import STOP_SECONDS, start_view
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).is_file():
-        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright missing: pip install -e .[test]")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
