@@ -288,13 +288,14 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from flows.processes import run_until_signalled
     from storage.layout import mlflow_tracking_uri
+    from tasks.tracking import UI_MODEL_TRAINING
 
     data_root = _data_root(args.data_root)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow_tracking_uri(data_root)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI for {uri} on http://{args.host}:{args.port} (Ctrl-C or SIGTERM stops it and its workers)",
-          flush=True)
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port}/#/experiments?{UI_MODEL_TRAINING} (the runs; "
+          "Ctrl-C or SIGTERM stops it and its workers)", flush=True)
     return run_until_signalled(command)
 
 
