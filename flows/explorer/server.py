@@ -31,6 +31,7 @@ from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
 from flows.explorer.session import ExplorerError, ExplorerSession
+from flows.processes import STOP_SIGNALS
 
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8"}
@@ -171,29 +172,32 @@ def server_url(server: ExplorerServer) -> str:
 
 
 class _Stop(Exception):
-    """Raised in the main thread by SIGTERM to leave ``serve_forever``."""
+    """Raised in the main thread by SIGTERM or SIGINT to leave ``serve_forever``."""
 
 
 @contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`_Stop` in the main thread. SIGINT is set explicitly: a process started in
+    the background by a non-interactive shell inherits SIGINT ignored, and would otherwise not stop on it."""
+
     def handle(signum: int, frame: FrameType | None) -> None:
         raise _Stop
 
-    previous: Callable | int | None = None
+    previous: dict[int, Callable | int | None] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, handle)
+        previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def serve_until_stopped(server: ExplorerServer, announce: Callable[[], None]) -> None:
     """Call ``announce`` (e.g. print the URL) once Ctrl-C (SIGINT) and SIGTERM stop the server cleanly, then
     serve until either comes, and close the socket."""
     try:
-        with _stop_on_sigterm():
+        with _stop_on_signals():
             announce()
             server.serve_forever()
     except (KeyboardInterrupt, _Stop):
