@@ -274,6 +274,11 @@ class SurfaceConfig:
             hidden or has left the frame.
         gap_weighting: weight pairs by cos((gap - 1) / max_gap * pi / 2) as the reference does; False weighs
             every pair 1.
+        motion_depth_offset: pixels that move unlike the camera start this much nearer than ``initial_depth``
+            (``motion_depth``: per frame, the residual of the shortest-gap flow after a fitted similarity);
+            0 starts every depth plane flat.
+        motion_depth_scale: residual motion, pixels per frame, at which a pixel gets 76 % (tanh 1) of
+            ``motion_depth_offset``.
         lr_similarity: learning rate of the per-frame similarities.
         lr_planes: learning rate of the coupling planes.
         lr_depth: learning rate of the depth planes.
@@ -290,6 +295,8 @@ class SurfaceConfig:
     outside_flow_max_gap: int = 1
     anywhere_smoothness_weight: float = 20.0
     gap_weighting: bool = False
+    motion_depth_offset: float = 0.3
+    motion_depth_scale: float = 3.0
     lr_similarity: float = 1e-3
     lr_planes: float = 1e-3
     lr_depth: float = 1e-3

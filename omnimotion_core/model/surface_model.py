@@ -58,6 +58,15 @@ class SurfaceMotion(nn.Module):
         )
         return value.view(-1) + self.initial_depth
 
+    def offset_depth(self, offsets: Tensor) -> None:
+        """Add ``offsets`` [N, R, R] (depth units, R = ``depth_resolution``) to the depth planes, e.g. the
+        motion-derived start of :func:`omnimotion_core.model.motion_depth.motion_depth_offsets`."""
+        expected = tuple(self.depth_planes.shape[2:])
+        if tuple(offsets.shape) != expected:
+            raise ValueError(f"SurfaceMotion.offset_depth: offsets must be {list(expected)}, got {list(offsets.shape)}")
+        with torch.no_grad():
+            self.depth_planes += offsets.to(self.depth_planes)[None, None]
+
     def lift(self, xy: Tensor, frame: Tensor) -> Tensor:
         """Local 3D points of pixels on their frame's surface: xy [M, 2]; frame [M] -> [M, 3]."""
         return torch.cat([xy, self.depth_at(xy, frame)[:, None]], dim=1)

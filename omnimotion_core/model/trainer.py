@@ -13,9 +13,11 @@ import torch
 from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
+from omnimotion_core.model.motion_depth import motion_depth_offsets
 from omnimotion_core.model.objective import compute_losses
 from omnimotion_core.model.omnimotion import OmniMotion, build_model
 from omnimotion_core.model.sampling import BatchSampler
+from omnimotion_core.model.surface_model import SurfaceMotion
 from omnimotion_core.model.surface_objective import compute_surface_losses
 
 StepCallback = Callable[[int, dict[str, float]], None]
@@ -65,6 +67,11 @@ class Trainer:
         self.size = flow_set.size
         seed = config.trainer.seed
         self.model = build_model(config, flow_set.num_frames, torch.Generator().manual_seed(seed)).to(self.device)
+        if isinstance(self.model, SurfaceMotion) and config.surface.motion_depth_offset != 0:
+            surface = config.surface
+            offsets = motion_depth_offsets(flow_set, surface.depth_resolution, surface.motion_depth_offset,
+                                           surface.motion_depth_scale)
+            self.model.offset_depth(torch.from_numpy(offsets))
         self.sampler = BatchSampler(flow_set, video, config.sampling, torch.Generator().manual_seed(seed + 1))
         groups = self.model.param_groups()
         self.base_rates = self.model.base_learning_rates()
