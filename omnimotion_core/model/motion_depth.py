@@ -76,12 +76,13 @@ def motion_depth_offsets(flow_set: PairSource, resolution: int, offset: float, s
     height, width = flow_set.size
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     pixels = np.stack([xs, ys], axis=-1)
+    rows_index, columns_index = ys.astype(np.int64).ravel()[None], xs.astype(np.int64).ravel()[None]
     pairs = np.asarray(flow_set.pairs)
     planes = np.zeros((flow_set.num_frames, resolution, resolution), dtype=np.float32)
     for frame in range(flow_set.num_frames):
         row = shortest_gap_row(pairs, frame)
         gap = abs(int(pairs[row, 1]) - frame)
-        flow = flow_set.read_flow(np.array([row]), ys.astype(np.int64).ravel()[None], xs.astype(np.int64).ravel()[None])
+        flow = flow_set.read_flow(np.array([row]), rows_index, columns_index)
         flow = flow[0].reshape(height, width, 2).astype(np.float32)
         trusted = flow_set.read_masks(np.array([row]))[0]
         subsample = np.zeros_like(trusted)
