@@ -158,6 +158,8 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
         torch.set_num_threads(fit.cpu_threads)
     flows, video = load_fit_inputs(Path(video_group), flow_set, fit, logger)
     trainer = Trainer(config, flows, video, device=device)
+    if trainer.num_matches is not None:
+        logger.info("%s: %d long-gap matches found", group.video_id, trainer.num_matches)
     history: list[list[float]] = []
     fit_seconds = 0.0
     state = latest_checkpoint(fit_dir)

@@ -1,5 +1,5 @@
 """Pairwise optical flow (DIS, Farneback, RAFT), cycle-consistency filtering, pair selection, chaining (consecutive
-and MFT-style multi-gap), flow trackers."""
+and MFT-style multi-gap), long-gap descriptor matches, flow trackers."""
 
 from omnimotion_core.flow.chaining import (
     ChainingConfig,
@@ -36,6 +36,7 @@ from omnimotion_core.flow.flow_set_builder import (
     flow_set_params,
     merge_flow_sets,
 )
+from omnimotion_core.flow.matches import MatchConfig, Matches, find_matches
 from omnimotion_core.flow.mft import MftConfig
 from omnimotion_core.flow.pairs import (
     PairSelectionConfig,
@@ -53,6 +54,8 @@ __all__ = [
     "FlowConfig",
     "FlowEngine",
     "FlowEngineConfig",
+    "MatchConfig",
+    "Matches",
     "MftConfig",
     "OpenCvFlowEngine",
     "PairFlows",
@@ -65,6 +68,7 @@ __all__ = [
     "color_distance",
     "compute_flow",
     "compute_flow_set",
+    "find_matches",
     "compute_pair_chunk",
     "consecutive_flows",
     "consistency_mask",

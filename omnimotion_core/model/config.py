@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from omnimotion_core.flow.matches import MatchConfig
+
 
 @dataclass(frozen=True)
 class GaborNetConfig:
@@ -279,6 +281,12 @@ class SurfaceConfig:
             0 starts every depth plane flat.
         motion_depth_scale: residual motion, pixels per frame, at which a pixel gets 76 % (tanh 1) of
             ``motion_depth_offset``.
+        matches: how the long-gap descriptor matches are found (``omnimotion_core.flow.matches``; from the video
+            the trainer is given).
+        match_weight: weight (times ``losses.flow_weight``, and ``surface_weight`` for landing on frame j's
+            surface) of the matches' position error; they link points across gaps and occlusions that chained
+            flow loses. 0 switches matching off.
+        matches_per_step: matches drawn (uniformly, with replacement) per step.
         lr_similarity: learning rate of the per-frame similarities.
         lr_planes: learning rate of the coupling planes.
         lr_depth: learning rate of the depth planes.
@@ -297,6 +305,9 @@ class SurfaceConfig:
     gap_weighting: bool = False
     motion_depth_offset: float = 0.3
     motion_depth_scale: float = 3.0
+    matches: MatchConfig = field(default_factory=MatchConfig)
+    match_weight: float = 4.0
+    matches_per_step: int = 512
     lr_similarity: float = 1e-3
     lr_planes: float = 1e-3
     lr_depth: float = 1e-3

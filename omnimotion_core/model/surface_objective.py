@@ -8,13 +8,15 @@ import torch
 from torch import Tensor
 
 from omnimotion_core.model.losses import depth_range_loss, flow_loss, gap_weights, scene_flow_loss
+from omnimotion_core.model.match_sampling import MatchBatch
 from omnimotion_core.model.rendering import denormalise_pixels, inside_frame, normalise_pixels
 from omnimotion_core.model.sampling import Batch
 from omnimotion_core.model.surface_model import SurfaceMotion
 
 
 def compute_surface_losses(
-    model: SurfaceMotion, batch: Batch, size: tuple[int, int], generator: torch.Generator
+    model: SurfaceMotion, batch: Batch, size: tuple[int, int], generator: torch.Generator,
+    matches: MatchBatch | None = None,
 ) -> dict[str, Tensor]:
     """All loss terms of one step of the surface model.
 
@@ -29,12 +31,15 @@ def compute_surface_losses(
         batch: B pairs x P pixels, on the model's device; ``valid`` False marks untrusted pixels.
         size: (H, W) of the frames.
         generator: source of the random frames of the ``anywhere_smoothness`` term.
+        matches: long-gap matches of this step (``match_weight`` applies), or None.
 
     Returns:
         ``total`` and each unweighted term: ``flow`` (pixels; trusted pixels, and untrusted ones whose target
         leaves the frame at gaps <= ``outside_flow_max_gap``), ``surface`` (|z_j - D_j| at the flow target,
         trusted pixels), ``occlusion`` (hinge; untrusted pixels whose target and prediction lie inside frame j,
-        at gaps <= ``occlusion_max_gap``), ``scene_flow``, ``anywhere_smoothness`` and ``depth_range``; all scalars.
+        at gaps <= ``occlusion_max_gap``), ``scene_flow``, ``anywhere_smoothness``, ``depth_range``, ``match`` (pixels,
+        mean over the matches) and ``match_surface`` (|z_j - D_j| at the match targets); all scalars (the match
+        terms 0 without matches).
     """
     surface, losses = model.config.surface, model.config.losses
     num_pairs, num_pixels, _ = batch.px_i.shape
@@ -86,6 +91,7 @@ def compute_surface_losses(
         terms["anywhere_smoothness"] = x_i.new_zeros(())
     low, high = surface.bijection.depth_range
     terms["depth_range"] = depth_range_loss(x_j[:, 2], low, high)
+    terms["match"], terms["match_surface"] = _match_terms(model, matches, size, x_i)
 
     terms["total"] = (
         losses.flow_weight * terms["flow"]
@@ -94,5 +100,18 @@ def compute_surface_losses(
         + losses.scene_flow_weight * terms["scene_flow"]
         + surface.anywhere_smoothness_weight * terms["anywhere_smoothness"]
         + losses.depth_range_weight * terms["depth_range"]
+        + surface.match_weight * (losses.flow_weight * terms["match"] + surface.surface_weight * terms["match_surface"])
     )
     return terms
+
+
+def _match_terms(model: SurfaceMotion, matches: MatchBatch | None, size: tuple[int, int],
+                 like: Tensor) -> tuple[Tensor, Tensor]:
+    """(mean L1 pixel error of the matches' predicted targets, mean |z_j - D_j| there); zeros without matches."""
+    if matches is None:
+        return like.new_zeros(()), like.new_zeros(())
+    x_i = model.lift(normalise_pixels(matches.px_i, size), matches.frame_i)
+    x_j = model.from_canonical(model.to_canonical(x_i, matches.frame_i), matches.frame_j)
+    position = (denormalise_pixels(x_j[:, :2], size) - matches.px_j).abs().mean()
+    landing = (x_j[:, 2] - model.depth_at(normalise_pixels(matches.px_j, size), matches.frame_j)).abs().mean()
+    return position, landing

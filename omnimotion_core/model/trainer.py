@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from omnimotion_core.flow.matches import find_matches
 from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
+from omnimotion_core.model.match_sampling import MatchSampler
 from omnimotion_core.model.motion_depth import motion_depth_offsets
 from omnimotion_core.model.objective import compute_losses
 from omnimotion_core.model.omnimotion import OmniMotion, build_model
@@ -50,7 +52,8 @@ class Trainer:
         flow_set: all-pairs flow, masks and counts of the video (a ``FlowSet`` in memory, or any
             ``PairSource``, e.g. one streaming pairs from a store).
         video: float [T, H, W, 3] in [0, 1]; required when the photometric term is on
-            (``config.losses.photometric_max_weight > 0``), else may be None.
+            (``config.losses.photometric_max_weight > 0``) or the surface model matches frames
+            (``config.surface.match_weight > 0``), else may be None.
         device: ``"cpu"`` or ``"cuda"`` (or a torch.device).
     """
 
@@ -61,6 +64,12 @@ class Trainer:
             raise ValueError(
                 "Trainer: the photometric loss is on (losses.photometric_max_weight > 0) but no video was given; "
                 "pass the video or set photometric_max_weight=0"
+            )
+        matching = config.representation == "surface" and config.surface.match_weight > 0
+        if video is None and matching:
+            raise ValueError(
+                "Trainer: the surface model's long-gap matches are on (surface.match_weight > 0) but no video was "
+                "given; pass the video or set match_weight=0"
             )
         self.config = config
         self.device = torch.device(device)
@@ -73,6 +82,15 @@ class Trainer:
                                            surface.motion_depth_scale)
             self.model.offset_depth(torch.from_numpy(offsets))
         self.sampler = BatchSampler(flow_set, video, config.sampling, torch.Generator().manual_seed(seed + 1))
+        self.match_sampler: MatchSampler | None = None
+        self.num_matches: int | None = None
+        """Long-gap matches found in the video (None: the model does not match frames)."""
+        if matching:
+            matches = find_matches(np.clip(np.round(video * 255.0), 0, 255).astype(np.uint8), config.surface.matches)
+            self.num_matches = len(matches)
+            if self.num_matches > 0:
+                self.match_sampler = MatchSampler(matches, config.surface.matches_per_step,
+                                                  torch.Generator().manual_seed(seed + 2))
         groups = self.model.param_groups()
         self.base_rates = self.model.base_learning_rates()
         self.optimiser = torch.optim.Adam(  # foreach: the CUDA default; on CPU 0.8x the update time, same values
@@ -139,24 +157,32 @@ class Trainer:
             if isinstance(self.model, OmniMotion):
                 terms = compute_losses(self.model, batch, self.step, self.size, self.sampler.generator)
             else:
-                terms = compute_surface_losses(self.model, batch, self.size, self.sampler.generator)
+                matches = None if self.match_sampler is None else self.match_sampler.sample().to(self.device)
+                terms = compute_surface_losses(self.model, batch, self.size, self.sampler.generator, matches)
         self.optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         self.optimiser.step()
         return {name: value.detach() for name, value in terms.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        """Model, optimiser, sampler (generator and hard-mining maps) and step: everything a resumed fit needs."""
-        return {
+        """Model, optimiser, samplers (generators and hard-mining maps) and step: everything a resumed fit needs."""
+        state = {
             "model": self.model.state_dict(),
             "optimiser": self.optimiser.state_dict(),
             "sampler": self.sampler.state_dict(),
             "step": self.step,
         }
+        if self.match_sampler is not None:
+            state["match_sampler"] = self.match_sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (the Trainer must have been built with the same config and data)."""
         self.model.load_state_dict(state["model"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.sampler.load_state_dict(state["sampler"])
+        if self.match_sampler is not None:
+            if "match_sampler" not in state:
+                raise ValueError("Trainer.load_state_dict: the state has no match sampler but this fit matches frames")
+            self.match_sampler.load_state_dict(state["match_sampler"])
         self.step = int(state["step"])

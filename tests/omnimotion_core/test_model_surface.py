@@ -17,11 +17,12 @@ from tests.omnimotion_core.test_model_sampling import make_flow_set
 
 
 def small_surface_config(steps: int = 200) -> OmniMotionConfig:
+    """The surface preset made small, without long-gap matches (they need a video; most tests give none)."""
     surface = PRESETS["surface"]
     return replace(
         surface,
         surface=replace(surface.surface, bijection=GridBijectionConfig(num_layers=3, resolutions=(4, 8)),
-                        depth_resolution=8, lr_similarity=1e-2, lr_planes=5e-3, lr_depth=1e-2),
+                        depth_resolution=8, lr_similarity=1e-2, lr_planes=5e-3, lr_depth=1e-2, match_weight=0.0),
         sampling=replace(surface.sampling, num_pairs=4, pixels_per_pair=64, untrusted_pixels_per_pair=16),
         trainer=replace(surface.trainer, num_steps=steps),
     )
