@@ -6,6 +6,9 @@ any gap and through occlusions. A match is kept when it is the mutual nearest ne
 passes Lowe's ratio test, and at least ``min_support`` other matches of the same pair that start within
 ``support_radius`` pixels of it move within ``support_tolerance`` pixels of its displacement (a lone
 match that no neighbour agrees with is most often a repeated texture matched to the wrong place).
+
+Every gap from ``min_gap`` to ``dense_max_gap`` is matched, and beyond it gaps growing by ``gap_growth``:
+a long video's pairs grow with the square of its frames, each costing a descriptor distance matrix.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class MatchConfig:
 
     Attributes:
         min_gap: only pairs of frames at least this far apart are matched (shorter gaps have dense flow).
+        dense_max_gap: every gap up to this one is matched.
+        gap_growth: beyond ``dense_max_gap`` each matched gap is this factor times the previous (rounded).
         max_keypoints: most SIFT keypoints kept per frame (the strongest).
         contrast_threshold: SIFT's contrast threshold (OpenCV's default 0.04 finds about 20 keypoints on a
             256x256 synthetic frame upsampled from 128 px; 0.01 finds about 200).
@@ -32,7 +38,9 @@ class MatchConfig:
     """
 
     min_gap: int = 2
-    max_keypoints: int = 2000
+    dense_max_gap: int = 24
+    gap_growth: float = 1.5
+    max_keypoints: int = 1000
     contrast_threshold: float = 0.01
     ratio: float = 0.75
     support_radius: float = 24.0
@@ -81,21 +89,32 @@ def _keypoints(frame: np.ndarray, sift: cv2.SIFT) -> tuple[np.ndarray, np.ndarra
     return np.array([point.pt for point in keypoints], dtype=np.float32).reshape(-1, 2), descriptors
 
 
-def _match_pair(descriptors_i: np.ndarray, descriptors_j: np.ndarray, ratio: float,
-                matcher: cv2.BFMatcher) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (into i, into j) of the mutual nearest neighbours that pass the ratio test."""
+def match_gaps(num_frames: int, config: MatchConfig) -> list[int]:
+    """The frame gaps matched in a video of ``num_frames`` frames: ``min_gap`` .. ``dense_max_gap``, then
+    each ``gap_growth`` times the last (rounded, at least one more), below ``num_frames``."""
+    gaps = list(range(config.min_gap, min(config.dense_max_gap, num_frames - 1) + 1))
+    while gaps and gaps[-1] < num_frames - 1:
+        following = max(gaps[-1] + 1, round(gaps[-1] * config.gap_growth))
+        if following > num_frames - 1:
+            break
+        gaps.append(following)
+    return gaps
+
+
+def _match_pair(descriptors_i: torch.Tensor, descriptors_j: torch.Tensor, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into i, into j) of the mutual nearest descriptors whose distance passes the ratio test."""
     if len(descriptors_i) < 2 or len(descriptors_j) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    forward = matcher.knnMatch(descriptors_i, descriptors_j, k=2)
-    backward = {match.queryIdx: match.trainIdx for match in matcher.match(descriptors_j, descriptors_i)}
-    kept = [best for best, second in forward
-            if best.distance < ratio * second.distance and backward.get(best.trainIdx) == best.queryIdx]
-    return (np.array([match.queryIdx for match in kept], np.int64),
-            np.array([match.trainIdx for match in kept], np.int64))
+    distance = torch.cdist(descriptors_i, descriptors_j)
+    nearest = distance.topk(2, dim=1, largest=False)
+    index_j = nearest.indices[:, 0]
+    mutual = distance.argmin(dim=0)[index_j] == torch.arange(len(descriptors_i))
+    keep = mutual & (nearest.values[:, 0] < ratio * nearest.values[:, 1])
+    return torch.nonzero(keep)[:, 0].numpy(), index_j[keep].numpy()
 
 
 def find_matches(frames: np.ndarray, config: MatchConfig) -> Matches:
-    """Verified SIFT matches between every ordered pair of frames at least ``config.min_gap`` apart.
+    """Verified SIFT matches between every ordered pair of frames whose gap is one of :func:`match_gaps`.
 
     Args:
         frames: uint8 [T, H, W, 3] RGB.
@@ -108,15 +127,18 @@ def find_matches(frames: np.ndarray, config: MatchConfig) -> Matches:
         raise ValueError(f"find_matches: frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {frames.shape}")
     if config.min_gap < 1 or config.min_support < 0 or config.max_keypoints < 1:
         raise ValueError(f"find_matches: min_gap and max_keypoints must be >= 1 and min_support >= 0, got {config}")
+    if config.dense_max_gap < config.min_gap or config.gap_growth <= 1:
+        raise ValueError(f"find_matches: dense_max_gap must be >= min_gap and gap_growth > 1, got {config}")
     sift = cv2.SIFT_create(nfeatures=config.max_keypoints, contrastThreshold=config.contrast_threshold)
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
     found = [_keypoints(frame, sift) for frame in frames]
+    descriptors = [torch.from_numpy(d if d is not None else np.zeros((0, 128), np.float32)) for _, d in found]
+    gaps = set(match_gaps(len(frames), config))
     pairs, sources, targets = [], [], []
-    for i, (points_i, descriptors_i) in enumerate(found):
-        for j, (points_j, descriptors_j) in enumerate(found):
-            if abs(i - j) < config.min_gap or descriptors_i is None or descriptors_j is None:
+    for i, (points_i, _) in enumerate(found):
+        for j, (points_j, _) in enumerate(found):
+            if abs(i - j) not in gaps:
                 continue
-            index_i, index_j = _match_pair(descriptors_i, descriptors_j, config.ratio, matcher)
+            index_i, index_j = _match_pair(descriptors[i], descriptors[j], config.ratio)
             source, target = points_i[index_i], points_j[index_j]
             keep = neighbour_support(source, target, config.support_radius, config.support_tolerance) >= config.min_support
             pairs.append(np.tile(np.array([[i, j]], np.int64), (int(keep.sum()), 1)))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from omnimotion_core.flow.matches import MatchConfig, Matches, find_matches, neighbour_support
+from omnimotion_core.flow.matches import MatchConfig, Matches, find_matches, match_gaps, neighbour_support
 from omnimotion_core.flow_set import FlowSet
 from omnimotion_core.model.match_sampling import MatchBatch, MatchSampler
 from omnimotion_core.model.query import track
@@ -51,6 +51,15 @@ def test_neighbour_support_hand_case():
     support = neighbour_support(source, source + displacement, radius=10.0, tolerance=2.0)
     # the first three agree with one another; the fourth is near them but moves elsewhere; the last is alone
     assert support.tolist() == [2, 2, 2, 0, 0]
+
+
+def test_match_gaps_are_dense_then_grow():
+    assert match_gaps(10, MatchConfig()) == list(range(2, 10))
+    config = MatchConfig(min_gap=3, dense_max_gap=6, gap_growth=1.5)
+    assert match_gaps(30, config) == [3, 4, 5, 6, 9, 14, 21]
+    assert match_gaps(2, config) == []
+    with pytest.raises(ValueError, match="gap_growth"):
+        find_matches(np.zeros((3, 8, 8, 3), np.uint8), MatchConfig(gap_growth=1.0))
 
 
 def test_a_flat_video_has_no_matches_and_bad_frames_are_refused():
