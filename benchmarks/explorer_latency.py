@@ -1,7 +1,7 @@
 """Click latency of the track explorer (`omnimotion view`): a 48-frame 256x256 video, one click = one HTTP
 request ``/api/track`` answered by a fitted-size model queried live, timed end to end from the client.
 
-    .venv/bin/python benchmarks/explorer_latency.py [--clicks 50] [--presets fast surface] [--threads N]
+    .venv/bin/python benchmarks/explorer_latency.py [--clicks 50] [--presets fast fast-volume] [--threads N]
 
 The model's weights do not change its cost, so each preset's model is freshly initialised (seed 0) rather than
 fitted. Also timed: the page's first requests (metadata, the 48 frames as PNG) and a pseudo-depth map computed
@@ -71,7 +71,7 @@ def measure(preset: str, clicks: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clicks", type=int, default=50)
-    parser.add_argument("--presets", nargs="+", default=["fast", "surface"], choices=sorted(PRESETS))
+    parser.add_argument("--presets", nargs="+", default=["fast", "fast-volume"], choices=sorted(PRESETS))
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     args = parser.parse_args()
     if args.threads is not None:

@@ -254,7 +254,7 @@ def compare(config: OmniMotionConfig, flow_set: FlowSet, video: np.ndarray, thre
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="fast", help="model preset")
+    parser.add_argument("--preset", default="fast-volume", help="model preset (the volume model: its parts are what is timed)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts to profile")
     parser.add_argument("--steps", type=int, default=20, help="steps per timed run and per profile")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (the median is reported)")

@@ -90,7 +90,7 @@ def measure_fit(store: Path, mode: str, steps: int, query_points: int) -> dict[s
     torch.set_num_threads(1)
     video_group, name = store.parent.parent, store.name
     video = np.load(video_group / "frames.npy").astype(np.float32) / 255.0
-    config = PRESETS["fast"]
+    config = PRESETS["fast-volume"]
     baseline_rss = _peak_rss()
     started = time.process_time()
     if mode == "memory":

@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="synthetic dataset seed")
     parser.add_argument("--resolution", type=_size, default=(256, 256),
                         help="HEIGHTxWIDTH at which videos are processed and scored (the benchmark flow's default)")
-    parser.add_argument("--preset", default="fast", help="model preset (fast, paper)")
+    parser.add_argument("--preset", default="fast", help="model preset (fast, fast-volume, balanced, paper)")
     parser.add_argument("--steps", type=int, help="fit steps (default: the preset's)")
     parser.add_argument("--eval-every", type=int, default=400, help="steps between evaluations")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

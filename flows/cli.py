@@ -268,8 +268,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not dataset.exists():
         _cmd_synth(argparse.Namespace(preset="bench", frames=args.frames, size=(args.size, args.size),
                                       videos=args.videos, seed=args.seed, out=str(dataset)))
-    print(f"Methods: {', '.join(DEMO_METHODS)}; omnimotion fits the fast preset for {args.steps} steps "
-          "(a demo budget: benchmarks/RESULTS.md has full-length figures).")
+    steps = args.steps or PRESETS["fast"].trainer.num_steps
+    print(f"Methods: {', '.join(DEMO_METHODS)}; omnimotion fits the fast preset for {steps} steps "
+          "(benchmarks/RESULTS.md has the figures on more videos).")
     return _cmd_benchmark(argparse.Namespace(
         data_root=str(data_root), dataset=str(dataset), methods=list(DEMO_METHODS),
         query_mode="first", frame_rule="tapvid", size=EvaluationConfig().resolution, videos=None, max_frames=None,
@@ -458,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--videos", type=int, default=2)
     demo.add_argument("--frames", type=int, default=24)
     demo.add_argument("--size", type=int, default=128, help="synthetic frame size (processed at 256x256)")
-    demo.add_argument("--steps", type=int, default=300, help="fitting steps of omnimotion")
+    demo.add_argument("--steps", type=int, help="fitting steps of omnimotion (default: the fast preset's)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo, uses_prefect=True)
 

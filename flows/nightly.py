@@ -40,8 +40,8 @@ def _nightly_benchmark(
             benchmark of ``videos`` x ``frames`` (the ``bench`` preset, seed ``seed``), generated under
             ``<data_root>/datasets/`` by the first run and reused by later ones.
         resolution: ``(height, width)`` at which videos are processed and scored.
-        preset / steps: the model's preset and fitting steps (None: the preset's; ``fast``: 2,400 steps, about
-            8 minutes per video on 2 cores).
+        preset / steps: the model's preset and fitting steps (None: the preset's; ``fast``: 3,000 steps, about
+            7 minutes per video on 2 cores).
         cpu_threads: torch threads per fit on CPU (None: every core). One by default: the local cluster runs
             a fit per core, and torch's threads slow each other down when they outnumber the free cores.
 

@@ -51,9 +51,10 @@ class FitConfig:
     """How a model method is fitted to one video.
 
     Attributes:
-        preset: a name in ``omnimotion_core.model.PRESETS``: ``fast`` (CPU-sized volume model), ``paper`` (the
-            reference settings, for GPUs), ``balanced`` (the reference model on a GPU budget) or ``surface``
-            (one depth per pixel and grid-conditioned couplings; see ``SurfaceConfig``).
+        preset: a name in ``omnimotion_core.model.PRESETS``: ``fast`` (the CPU-sized surface model: one depth
+            per pixel and grid-conditioned couplings, see ``SurfaceConfig``), or the paper's volume model:
+            ``fast-volume`` (CPU-sized), ``paper`` (the reference settings, for GPUs) or ``balanced`` (the
+            reference model on a GPU budget). The ablation methods need a volume preset.
         num_steps: optimisation steps; None keeps the preset's.
         seed: seeds model initialisation and sampling; None keeps the preset's.
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
@@ -102,10 +103,12 @@ class FitConfig:
         (a :class:`~omnimotion_core.registry.ModelMethod` of the registry) says."""
         model_method = METHODS.get(method, ModelMethod)
         config = PRESETS[self.preset]
-        if model_method.representations is not None and config.representation not in model_method.representations:
+        wanted = model_method.representations
+        if wanted is not None and config.representation not in wanted:
+            fitting = ", ".join(name for name, preset in PRESETS.items() if preset.representation in wanted)
             raise ValueError(f"model method {method!r} ({model_method.description}) needs the "
-                             f"{' or '.join(model_method.representations)} representation; preset {self.preset!r} "
-                             f"uses the {config.representation!r} representation")
+                             f"{' or '.join(wanted)} representation; preset {self.preset!r} "
+                             f"uses the {config.representation!r} representation (presets that fit: {fitting})")
         trainer = config.trainer
         if self.num_steps is not None:
             trainer = replace(trainer, num_steps=self.num_steps)

@@ -28,7 +28,7 @@ def config_from_dict(data: Mapping[str, Any], kind: type[Config] = OmniMotionCon
             dotted path).
 
     Example:
-        >>> config_from_dict(dataclasses.asdict(PRESETS["fast"])) == PRESETS["fast"]
+        >>> config_from_dict(dataclasses.asdict(PRESETS["fast-volume"])) == PRESETS["fast-volume"]
         True
     """
     return _build(kind, data, kind.__name__)

@@ -42,8 +42,9 @@ def test_supervision_ceiling_tiny_run(tmp_path: Path) -> None:
     chained = table[table["method"] == "dis-c"].iloc[0]
     assert chained["AJ_own"] > 0.2 and chained["OA_own"] > 0.5 and chained["delta_avg_own"] > 0.4
     assert set(table["method"]) == {"dis-c", "dis-d", "dis-mft", "omnimotion"}
-    # both fits start from the same seeded model: identical scores at step 0
-    first = model[model["step"] == 0].set_index("supervision")[figures]
+    # every fit starts from the same seeded model, whose maps are the identity: identical positions at step 0
+    # (the surface model's depth starts from each set's motion, so its step-0 occlusion may differ)
+    first = model[model["step"] == 0].set_index("supervision")[["delta_avg_own", "TC_own"]]
     assert first.loc["exact"].tolist() == first.loc["chained"].tolist() == first.loc["mft"].tolist()
     sets = pd.read_csv(out / "supervision_ceiling_sets.csv").set_index("supervision")
     assert sets.loc["exact", "hidden_share"] == 0.0 and sets.loc["exact", "recall"] == 1.0

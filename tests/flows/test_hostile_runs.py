@@ -71,7 +71,7 @@ def test_a_checkpoint_from_another_config_is_refused_naming_the_file(tmp_path: P
     from storage.fit_store import open_fit, save_checkpoint
     from tasks.fit import load_fitted_model
 
-    fit = FitConfig(num_steps=2)
+    fit = FitConfig(preset="fast-volume", num_steps=2)
     written = OmniMotion(fit.model_config("omnimotion"), 4, torch.Generator().manual_seed(0))
     fit_dir = open_fit(tmp_path / "clip.zarr", "omnimotion-fast-00000000", {"steps": 2})
     checkpoint = save_checkpoint(fit_dir, 2, {"trainer": {"model": written.state_dict()}})

@@ -44,7 +44,7 @@ def test_the_shipped_nightly_job_is_the_comparison_on_a_dataset_it_makes() -> No
     assert nightly["entrypoint"] == "flows/nightly.py:nightly_benchmark"
     parameters = nightly["parameters"]
     assert tuple(parameters["methods"]) == NIGHTLY_METHODS and "dataset" not in parameters  # generated
-    assert parameters["preset"] == "fast" and "steps" not in parameters  # the preset's full 2,400 steps
+    assert parameters["preset"] == "fast" and "steps" not in parameters  # the preset's full 3,000 steps
 
 
 @pytest.mark.slow

@@ -119,13 +119,13 @@ def test_process_video_fits_and_exports_dense_tracks_and_depth(tmp_path: Path, d
     np.testing.assert_allclose(dense["tracks"][:, 0], dense["query_points"][:][:, [2, 1]])
 
 
-def test_process_video_fits_the_surface_preset(tmp_path: Path, dataset: Path) -> None:
+def test_process_video_fits_the_surface_model(tmp_path: Path, dataset: Path) -> None:
     import dataclasses
 
     from storage.fit_store import read_depth, read_fit_summary
     from tasks.config import FitConfig
 
-    fit = FitConfig(preset="surface", num_steps=4, checkpoint_every=2, log_every=2)
+    fit = FitConfig(preset="fast", num_steps=4, checkpoint_every=2, log_every=2)
     config = dataclasses.replace(_config(tmp_path), fit=fit)
     result = process_video(str(dataset), config, tapvid_name="synth_000")
     assert result.fit is not None and read_fit_summary(Path(result.fit.fit_dir))["steps"] == 4
@@ -133,7 +133,7 @@ def test_process_video_fits_the_surface_preset(tmp_path: Path, dataset: Path) ->
     assert depth.shape == (6, 48, 48) and np.isfinite(depth).all()
     dense = zarr.open_group(str(Path(result.fit.fit_dir) / "dense"), mode="r")
     np.testing.assert_allclose(dense["tracks"][:, 0], dense["query_points"][:][:, [2, 1]])
-    with pytest.raises(ValueError, match="ablation of the paper's volume model"):
+    with pytest.raises(ValueError, match="ablation of the paper.s volume model.*presets that fit: .*fast-volume"):
         fit.model_config("omnimotion-no-invertible")
 
 

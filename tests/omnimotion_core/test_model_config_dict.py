@@ -18,7 +18,7 @@ def test_every_preset_survives_a_json_round_trip(preset: str) -> None:
 
 
 def test_an_unknown_or_missing_field_is_refused_with_its_path() -> None:
-    stored = json.loads(json.dumps(dataclasses.asdict(PRESETS["fast"])))
+    stored = json.loads(json.dumps(dataclasses.asdict(PRESETS["fast-volume"])))
     stored["rendering"]["num_sample"] = stored["rendering"].pop("num_samples")
     with pytest.raises(ValueError, match=r"OmniMotionConfig\.rendering: .*unknown: \['num_sample'\], "
                                          r"missing: \['num_samples'\]"):

@@ -66,7 +66,7 @@ def test_inverse_undoes_forward():
 
 
 def test_state_dict_restores_axis_split_under_another_generator():
-    config = PRESETS["fast"]
+    config = PRESETS["fast-volume"]
     model = OmniMotion(config, 5, torch.Generator().manual_seed(0))
     rebuilt = OmniMotion(config, 5, torch.Generator().manual_seed(1))
     assert not torch.equal(model.bijection.axis_order, rebuilt.bijection.axis_order)
@@ -81,16 +81,16 @@ def test_state_dict_restores_axis_split_under_another_generator():
 
 
 def test_canonical_field_ranges():
-    field = CanonicalField(PRESETS["fast"].canonical, torch.Generator().manual_seed(0))
+    field = CanonicalField(PRESETS["fast-volume"].canonical, torch.Generator().manual_seed(0))
     colour, sigma = field(torch.randn(6, 9, 3) * 3)
     assert colour.shape == (6, 9, 3) and sigma.shape == (6, 9)
     assert colour.min() > 0 and colour.max() < 1 and sigma.min() >= 0
 
 
 def test_latent_codes_use_normalised_time():
-    latent = LatentCodes(4, PRESETS["fast"].latent, torch.Generator().manual_seed(0))
+    latent = LatentCodes(4, PRESETS["fast-volume"].latent, torch.Generator().manual_seed(0))
     torch.testing.assert_close(latent.frame_times, torch.tensor([0.25, 0.5, 0.75, 1.0]))
-    assert latent().shape == (4, PRESETS["fast"].latent.code_dim)
+    assert latent().shape == (4, PRESETS["fast-volume"].latent.code_dim)
 
 
 def test_many_frames_use_the_same_maths():
@@ -118,7 +118,7 @@ def test_mlp_ablation_is_not_an_exact_inverse_at_init():
 
 
 def test_mlp_ablation_state_dict_restores_both_directions():
-    config = replace(PRESETS["fast"], bijection=replace(PRESETS["fast"].bijection, kind="mlp"))
+    config = replace(PRESETS["fast-volume"], bijection=replace(PRESETS["fast-volume"].bijection, kind="mlp"))
     model = OmniMotion(config, 5, torch.Generator().manual_seed(0))
     rebuilt = OmniMotion(config, 5, torch.Generator().manual_seed(1))
     assert isinstance(model.bijection, MLPDeformation)

@@ -14,7 +14,7 @@ class SlidingWall:
     """An opaque wall at depth 1 of an (11, 21) video, sliding 1 px right and 1 px down per frame."""
 
     num_frames = 5
-    config = PRESETS["fast"]
+    config = PRESETS["fast-volume"]
     step = torch.tensor([0.1, 0.2, 0.0])
 
     def latent_codes(self):
@@ -57,7 +57,7 @@ def test_flow_term_is_weighted_pixel_l1():
 
 def test_distortion_term_starts_at_its_step():
     model = SlidingWall()
-    model.config = replace(PRESETS["fast"], losses=replace(PRESETS["fast"].losses, distortion_start=50))
+    model.config = replace(PRESETS["fast-volume"], losses=replace(PRESETS["fast-volume"].losses, distortion_start=50))
     before = compute_losses(model, make_batch(0.0), step=50, size=(11, 21), generator=torch.Generator().manual_seed(0))
     after = compute_losses(model, make_batch(0.0), step=60, size=(11, 21), generator=torch.Generator().manual_seed(0))
     assert before["distortion"].item() == 0.0

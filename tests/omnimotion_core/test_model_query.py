@@ -20,7 +20,8 @@ class SlidingScene:
 
     def __init__(self, num_frames: int, inference: str = "max_weight") -> None:
         self.num_frames = num_frames
-        self.config = replace(PRESETS["fast"], rendering=replace(PRESETS["fast"].rendering, num_samples=32, inference=inference))
+        volume = PRESETS["fast-volume"]
+        self.config = replace(volume, rendering=replace(volume.rendering, num_samples=32, inference=inference))
         self.latent = SimpleNamespace(frame_times=torch.zeros(num_frames))
         self.step = torch.tensor([0.1, 0.2, 0.0])
         self.steps_trained = torch.tensor(10**6)
@@ -98,7 +99,7 @@ def test_fast_preset_tracks_translating_texture(one_thread):
     """40 steps of the fast preset (~13 s on one CPU thread) reach ~0.7 px; zero motion is ~5.6 px off."""
     num_frames, size, velocity = 8, 32, (2, 1)
     video, flow_set = translating_texture(num_frames, size, velocity)
-    trainer = Trainer(PRESETS["fast"], flow_set, video)
+    trainer = Trainer(PRESETS["fast-volume"], flow_set, video)
     trainer.fit(40)
     queries = torch.tensor([[t, y, x] for t in (0, 4) for y in range(8, 25, 4) for x in range(8, 25, 4)], dtype=torch.float32)
     tracks, _ = track(trainer.model, queries, num_frames, (size, size))

@@ -18,7 +18,7 @@ from tests.omnimotion_core.test_model_sampling import make_flow_set
 
 def small_surface_config(steps: int = 200) -> OmniMotionConfig:
     """The surface preset made small, without long-gap matches (they need a video; most tests give none)."""
-    surface = PRESETS["surface"]
+    surface = PRESETS["fast"]
     return replace(
         surface,
         surface=replace(surface.surface, bijection=GridBijectionConfig(num_layers=3, resolutions=(4, 8)),

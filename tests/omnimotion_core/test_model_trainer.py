@@ -20,7 +20,7 @@ from tests.omnimotion_core.test_model_sampling import make_flow_set
 
 
 def tiny_config() -> OmniMotionConfig:
-    fast = PRESETS["fast"]
+    fast = PRESETS["fast-volume"]
     return replace(
         fast,
         canonical=replace(fast.canonical, net=GaborNetConfig(width=16, num_layers=2, alpha=3.0)),
