@@ -56,7 +56,7 @@ from tasks.caching import (
 )
 from tasks.config import DenseExportConfig, EvaluationConfig, FitConfig
 from tasks.flow import Logger
-from tasks.progress import FitProgress
+from tasks.progress import FitProgress, matching_progress
 
 LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
 
@@ -157,7 +157,8 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
     if device == "cpu" and fit.cpu_threads is not None:
         torch.set_num_threads(fit.cpu_threads)
     flows, video = load_fit_inputs(Path(video_group), flow_set, fit, logger)
-    trainer = Trainer(config, flows, video, device=device)
+    on_matching = matching_progress(group.video_id, flows.num_frames, fit.progress, logger)
+    trainer = Trainer(config, flows, video, device=device, on_matching=on_matching)
     if trainer.num_matches is not None:
         logger.info("%s: %d long-gap matches found", group.video_id, trainer.num_matches)
     history: list[list[float]] = []

@@ -5,12 +5,28 @@ when asked for (the command line asks when its terminal is interactive)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from tqdm import tqdm
 
-from omnimotion_core.model.progress import Clock, ProgressConfig, ProgressMeter
+from omnimotion_core.model.progress import Clock, ProgressConfig, ProgressMeter, format_duration
 from tasks.flow import Logger
+
+
+def matching_progress(label: str, num_frames: int, config: ProgressConfig, logger: Logger,
+                      clock: Clock = time.monotonic) -> Callable[[int], None]:
+    """A ``Trainer`` ``on_matching`` callback that logs, at the fit's cadence, how far the search for long-gap
+    matches is: ``<label>: matching frames 40/82, 52 s elapsed, about 55 s left``."""
+    meter = ProgressMeter(num_frames, 0, config, clock)
+
+    def on_frame(done: int) -> None:
+        report = meter.update(done)
+        if report is not None:
+            logger.info("%s: matching frames %d/%d, %s elapsed, about %s left", label, done, num_frames,
+                        format_duration(report.elapsed), format_duration(report.remaining))
+
+    return on_frame
 
 
 class FitProgress:

@@ -13,6 +13,7 @@ a long video's pairs grow with the square of its frames, each costing a descript
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -113,12 +114,14 @@ def _match_pair(descriptors_i: torch.Tensor, descriptors_j: torch.Tensor, ratio:
     return torch.nonzero(keep)[:, 0].numpy(), index_j[keep].numpy()
 
 
-def find_matches(frames: np.ndarray, config: MatchConfig) -> Matches:
+def find_matches(frames: np.ndarray, config: MatchConfig, on_frame: Callable[[int], None] | None = None) -> Matches:
     """Verified SIFT matches between every ordered pair of frames whose gap is one of :func:`match_gaps`.
 
     Args:
         frames: uint8 [T, H, W, 3] RGB.
         config: detection, matching and verification settings.
+        on_frame: called with the number of frames done after each frame's matches to all others are found
+            (progress of a long video), or None.
 
     Returns:
         the kept matches, pairs in (i, j) row-major order; deterministic for the same frames.
@@ -144,6 +147,8 @@ def find_matches(frames: np.ndarray, config: MatchConfig) -> Matches:
             pairs.append(np.tile(np.array([[i, j]], np.int64), (int(keep.sum()), 1)))
             sources.append(source[keep])
             targets.append(target[keep])
+        if on_frame is not None:
+            on_frame(i + 1)
     if not pairs:
         empty = np.zeros((0, 2), np.float32)
         return Matches(frames=np.zeros((0, 2), np.int64), source=empty, target=empty.copy())

@@ -41,8 +41,10 @@ def test_matches_follow_a_known_pan_and_skip_short_gaps():
     expected = matches.source - (shift[matches.frames[:, 1]] - shift[matches.frames[:, 0]])
     error = np.linalg.norm(matches.target - expected, axis=1)
     assert (error < 1.0).mean() > 0.95
-    again = find_matches(panning_video(offsets), MatchConfig(min_gap=2))
+    done: list[int] = []
+    again = find_matches(panning_video(offsets), MatchConfig(min_gap=2), on_frame=done.append)
     np.testing.assert_array_equal(again.target, matches.target)
+    assert done == [1, 2, 3, 4, 5, 6]
 
 
 def test_neighbour_support_hand_case():

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from omnimotion_core.model.progress import ProgressConfig
-from tasks.progress import FitProgress
+from tasks.progress import FitProgress, matching_progress
 from tests.omnimotion_core.test_model_progress import FakeClock
 
 LINE = re.compile(r"^clip: step (\d+)/40 \(\d+ %\), [\d.]+ steps/s, \d+ s elapsed, about \d+ s left, loss [\d.]+$")
@@ -36,3 +36,17 @@ def test_the_bar_is_drawn_only_when_asked(capsys: pytest.CaptureFixture[str]) ->
                 progress.on_step(step)
         drawn = capsys.readouterr().err
         assert ("8/8" in drawn and "clip" in drawn) if bar else drawn == ""
+
+
+def test_matching_lines_carry_frames_and_time_left(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    logger = logging.getLogger("test-progress")
+    on_frame = matching_progress("clip", 20, ProgressConfig(every_percent=50), logger, clock=clock)
+    with caplog.at_level(logging.INFO, logger="test-progress"):
+        for done in range(1, 21):
+            clock.now += 2.0
+            on_frame(done)
+    assert [record.getMessage() for record in caplog.records] == [
+        "clip: matching frames 10/20, 20 s elapsed, about 20 s left",
+        "clip: matching frames 20/20, 40 s elapsed, about 0 s left",
+    ]
