@@ -1,5 +1,5 @@
-"""The methods that fit a model, registered in the method registry: the full OmniMotion model and the
-paper's ablations, each an edit of the preset's :class:`OmniMotionConfig`."""
+"""The methods that fit a model, registered in the method registry: the full OmniMotion model, the paper's
+ablations and the surface model's, each an edit of the preset's :class:`OmniMotionConfig`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def _no_invertible(config: OmniMotionConfig) -> OmniMotionConfig:
     return replace(config, bijection=replace(config.bijection, kind="mlp"))
 
 
+def _no_matches(config: OmniMotionConfig) -> OmniMotionConfig:
+    return replace(config, surface=replace(config.surface, match_weight=0.0))
+
+
 _ABLATION = "ablation of the paper's volume model: "
 
 for _method in (
@@ -34,5 +38,7 @@ for _method in (
                 options=_FIT_OPTIONS, configure=_no_photometric, representations=("volume",)),
     ModelMethod(name="omnimotion-no-invertible", description=_ABLATION + "two MLPs instead of the invertible mapping",
                 options=_FIT_OPTIONS, configure=_no_invertible, representations=("volume",)),
+    ModelMethod(name="omnimotion-no-matches", description="ablation of the surface model: no long-gap descriptor matches",
+                options=_FIT_OPTIONS, configure=_no_matches, representations=("surface",)),
 ):
     METHODS.register(_method)
