@@ -54,7 +54,8 @@ class FitConfig:
         preset: a name in ``omnimotion_core.model.PRESETS``: ``fast`` (the CPU-sized surface model: one depth
             per pixel and grid-conditioned couplings, see ``SurfaceConfig``), or the paper's volume model:
             ``fast-volume`` (CPU-sized), ``paper`` (the reference settings, for GPUs) or ``balanced`` (the
-            reference model on a GPU budget). The ablation methods need a volume preset.
+            reference model on a GPU budget). The paper's ablation methods need a volume preset,
+            ``omnimotion-no-matches`` a surface one.
         num_steps: optimisation steps; None keeps the preset's.
         seed: seeds model initialisation and sampling; None keeps the preset's.
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
