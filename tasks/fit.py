@@ -58,9 +58,6 @@ from tasks.config import DenseExportConfig, EvaluationConfig, FitConfig
 from tasks.flow import Logger
 from tasks.progress import FitProgress, matching_progress
 
-LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
-
-
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
     if device == "auto":
@@ -182,7 +179,7 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
     def on_losses(step: int, losses: dict[str, float]) -> None:
         progress.record_loss(losses["total"])
         if step % fit.log_every == 0:
-            history.append([float(step), *(losses.get(term, 0.0) for term in LOSS_TERMS)])
+            history.append([float(step), *(losses[term] for term in trainer.loss_terms)])
         if step % fit.checkpoint_every == 0 or step == total_steps:
             checkpoint()
 
@@ -195,7 +192,7 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
     complete_fit(fit_dir, {
         "fit_seconds": seconds, "steps": trainer.step, "device": device,
         "steps_per_second": trainer.step / seconds if seconds > 0 else None, "loss_history": history,
-        "loss_terms": ["step", *LOSS_TERMS],
+        "loss_terms": ["step", *trainer.loss_terms],
     })
     logger.info("%s: fit %s done, %d steps in %.1f s", group.video_id, name, trainer.step, seconds)
     return str(fit_dir)

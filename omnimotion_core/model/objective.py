@@ -29,6 +29,9 @@ from omnimotion_core.model.rendering import (
 )
 from omnimotion_core.model.sampling import Batch
 
+LOSS_TERMS = ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
+"""Names of the terms :func:`compute_losses` returns, in the order a fit records them."""
+
 
 def compute_losses(
     model: OmniMotion, batch: Batch, step: int, size: tuple[int, int], generator: torch.Generator

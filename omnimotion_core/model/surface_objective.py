@@ -13,6 +13,10 @@ from omnimotion_core.model.rendering import denormalise_pixels, inside_frame, no
 from omnimotion_core.model.sampling import Batch
 from omnimotion_core.model.surface_model import SurfaceMotion
 
+SURFACE_LOSS_TERMS = ("total", "flow", "surface", "occlusion", "scene_flow", "anywhere_smoothness", "depth_range",
+                      "match", "match_surface")
+"""Names of the terms :func:`compute_surface_losses` returns, in the order a fit records them."""
+
 
 def compute_surface_losses(
     model: SurfaceMotion, batch: Batch, size: tuple[int, int], generator: torch.Generator,

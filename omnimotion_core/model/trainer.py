@@ -16,11 +16,11 @@ from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
 from omnimotion_core.model.match_sampling import MatchSampler
 from omnimotion_core.model.motion_depth import motion_depth_offsets
-from omnimotion_core.model.objective import compute_losses
+from omnimotion_core.model.objective import LOSS_TERMS, compute_losses
 from omnimotion_core.model.omnimotion import OmniMotion, build_model
 from omnimotion_core.model.sampling import BatchSampler
 from omnimotion_core.model.surface_model import SurfaceMotion
-from omnimotion_core.model.surface_objective import compute_surface_losses
+from omnimotion_core.model.surface_objective import SURFACE_LOSS_TERMS, compute_surface_losses
 
 StepCallback = Callable[[int, dict[str, float]], None]
 """``callback(step, losses)``: the steps done and the loss terms of that step, as floats."""
@@ -101,6 +101,11 @@ class Trainer:
             [{"params": groups[name], "lr": lr, "name": name} for name, lr in self.base_rates.items()], foreach=True
         )
         self.step = 0
+
+    @property
+    def loss_terms(self) -> tuple[str, ...]:
+        """Names of the loss terms each step reports (``total`` first), those of the model's representation."""
+        return SURFACE_LOSS_TERMS if isinstance(self.model, SurfaceMotion) else LOSS_TERMS
 
     def fit(
         self,

@@ -135,6 +135,13 @@ def test_surface_fit_recovers_a_global_translation_also_outside_the_frame():
     assert occluded[1].tolist() == [False, False, False, False, False, True]
 
 
+def test_a_surface_fit_reports_every_term_it_optimises():
+    trainer = Trainer(small_surface_config(steps=2), shifting_flow_set(4, 8, (1.0, 0.5)), None)
+    reported = trainer.fit(callback=lambda step, losses: None, callback_every=1)
+    assert set(reported) == set(trainer.loss_terms) and trainer.loss_terms[0] == "total"
+    assert {"surface", "occlusion", "anywhere_smoothness", "match", "match_surface"} <= set(trainer.loss_terms)
+
+
 def test_surface_fit_is_deterministic_and_resumes_exactly():
     flow_set = shifting_flow_set(4, 8, (1.0, 0.5))
     whole = Trainer(small_surface_config(steps=6), flow_set, None)

@@ -132,6 +132,7 @@ def test_callback_every_n_steps_gets_loss_terms():
     last = trainer.fit(4, callback=lambda step, losses: calls.append((step, losses)), callback_every=2)
     assert [step for step, _ in calls] == [2, 4]
     assert set(calls[0][1]) == {"total", "flow", "photometric", "scene_flow", "depth_range", "distortion"}
+    assert trainer.loss_terms == ("total", "flow", "photometric", "scene_flow", "depth_range", "distortion")
     assert last == calls[-1][1] and np.isfinite(last["total"])
 
 
