@@ -18,7 +18,8 @@ for fitting by ``storage.flow_store.open_pair_source`` as ``fit_model`` does. Su
   (``omnimotion_core.synthetic.exact_flow_set``: every ordered pair, every pixel, mask = visible in frame j).
 
 Each (seed, video, supervision) is fitted by ``Trainer`` with ``FitConfig(preset=--preset).model_config()``
-(``--steps`` overrides the preset's), on ``--threads`` torch threads. At step 0, every ``--eval-every`` steps
+(``--steps`` overrides the preset's, ``--set surface.match_weight=0`` any field of the model config), on
+``--threads`` torch threads. At step 0, every ``--eval-every`` steps
 and at the end the TAP-Vid queries (query_first, official frame rule) are tracked with the model
 (``omnimotion_core.model.track``) and scored twice from the same tracks: with the model's own occlusion
 (``own``) and after the appearance check (``checked``; ``omnimotion_core.appearance.check_appearance`` with
@@ -52,6 +53,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import tempfile
@@ -69,6 +71,7 @@ from omnimotion_core.flow import ChainingConfig, DisConfig, FlowConfig, FlowEngi
 from omnimotion_core.flow.engines import DisPreset
 from omnimotion_core.flow_set import FlowSet, PairSource
 from omnimotion_core.model import PRESETS, OmniMotionConfig, Trainer, track
+from omnimotion_core.model.config_dict import config_from_dict
 from omnimotion_core.synthetic import (
     SyntheticVideo,
     exact_flow_set,
@@ -95,6 +98,32 @@ METRICS = {"AJ": "average_jaccard", "delta_avg": "average_pts_within_thresh", "O
 """Column name -> key of :func:`tasks.evaluate.score_tracks` (fractions; TC in pixels at the processing resolution)."""
 
 LOG = logging.getLogger("supervision_ceiling")
+
+
+def override(config: OmniMotionConfig, assignments: list[str]) -> OmniMotionConfig:
+    """``config`` with each ``dotted.path=value`` set (value read as JSON, else as a string).
+
+    Raises:
+        ValueError: an assignment without ``=``, or a path the config tree does not have (named).
+    """
+    tree = dataclasses.asdict(config)
+    for assignment in assignments:
+        path, separator, text = assignment.partition("=")
+        if not separator:
+            raise ValueError(f"--set expects PATH=VALUE, got {assignment!r}")
+        *parents, leaf = path.split(".")
+        node = tree
+        for name in parents:
+            if not isinstance(node.get(name), dict):
+                raise ValueError(f"--set {path}: {name!r} is not a section of the model config")
+            node = node[name]
+        if leaf not in node:
+            raise ValueError(f"--set {path}: the model config has no field {leaf!r} there")
+        try:
+            node[leaf] = json.loads(text)
+        except json.JSONDecodeError:
+            node[leaf] = text
+    return config_from_dict(tree)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -332,6 +361,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=600, help="steps between evaluations")
     parser.add_argument("--dis-preset", default=DisConfig().preset, choices=get_args(DisPreset),
                         help="DIS preset of the chained flow set and of the DIS-C / DIS-D rows")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a field of the preset's model config, e.g. surface.match_weight=0 (repeatable)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--supervision", nargs="+", choices=SUPERVISIONS, default=list(SUPERVISIONS),
                         help="flow sets to fit on")
@@ -355,7 +386,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         LOG.addHandler(handler)
         LOG.setLevel(logging.INFO)
         LOG.propagate = False
-    config = FitConfig(preset=args.preset, num_steps=args.steps).model_config()
+    config = override(FitConfig(preset=args.preset, num_steps=args.steps).model_config(), args.set)
     total_steps = len(args.seeds) * args.videos * len(args.supervision) * config.trainer.num_steps
     clock = Clock(total_steps=total_steps)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -379,7 +410,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     sets.to_csv(args.out / "supervision_ceiling_sets.csv", index=False)
     title = (f"bench {args.frames} frames at {args.size} px, processed at {args.resolution[0]}x{args.resolution[1]}; "
              f"seeds {' '.join(map(str, args.seeds))} x {args.videos} videos; preset {args.preset}, "
-             f"{config.trainer.num_steps} steps, {args.threads} thread(s), DIS {args.dis_preset}")
+             f"{config.trainer.num_steps} steps, {args.threads} thread(s), DIS {args.dis_preset}"
+             + "".join(f", {assignment}" for assignment in args.set))
     text = (f"{title}; mean over videos (query_first, official frame rule; TC in px; ratios = mean AJ / DIS-C mean "
             f"AJ in the same occlusion mode)\n\n{format_table(means)}\n\n{format_sets(sets)}\n")
     (args.out / "supervision_ceiling.md").write_text(text, encoding="utf-8")

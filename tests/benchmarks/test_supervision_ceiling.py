@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "supervision_ceiling.py"
 
@@ -54,3 +55,16 @@ def test_supervision_ceiling_tiny_run(tmp_path: Path) -> None:
     markdown = (out / "supervision_ceiling.md").read_text()
     assert "| dis-c | - | 0 |" in markdown and "| omnimotion | exact | 4 |" in markdown
     assert (out / "supervision_ceiling.png").stat().st_size > 10_000
+
+
+def test_config_overrides_reach_the_model_config_and_bad_paths_are_named() -> None:
+    script = _load_script()
+    from omnimotion_core.model import PRESETS
+
+    config = script.override(PRESETS["fast"], ["surface.match_weight=0", "trainer.seed=3", "representation=surface"])
+    assert config.surface.match_weight == 0 and config.trainer.seed == 3
+    assert config.surface.bijection == PRESETS["fast"].surface.bijection
+    for bad, message in (("surface.nope=1", "no field 'nope'"), ("seed.x=1", "'seed' is not a section"),
+                         ("surface", "PATH=VALUE")):
+        with pytest.raises(ValueError, match=message):
+            script.override(PRESETS["fast"], [bad])
