@@ -58,6 +58,7 @@ from tasks.config import DenseExportConfig, EvaluationConfig, FitConfig
 from tasks.flow import Logger
 from tasks.progress import FitProgress, matching_progress
 
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
     if device == "auto":
