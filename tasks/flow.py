@@ -18,14 +18,13 @@ from omnimotion_core.flow import (
     ChainingConfig,
     FlowConfig,
     build_flow_engine,
-    chain_from_frame,
     compute_pair_chunk,
     consecutive_flows,
+    derive_from_frame,
     flow_set_from_tracks,
     flow_set_params,
     select_pairs,
 )
-from omnimotion_core.flow.chaining import mft_pairs_from_frame
 from omnimotion_core.flow.engines import FlowEngine, FlowEngineConfig
 from omnimotion_core.flow_set import FlowSet
 from storage.external_tracks import read_external_tracks
@@ -173,23 +172,13 @@ def chain_stored_flow_set(
         row = rows.get((i, j))
         return None if row is None else (direct.flow[row], direct.mask[row])
 
-    def read_flow(i: int, j: int) -> np.ndarray | None:
-        row = rows.get((i, j))
-        return None if row is None else direct.flow[row]
-
     frames = open_video(video_group).read_frames()
     consecutive = None if chaining.rule == "mft" else consecutive_flows(read, direct.num_frames, chaining.max_cycle_error)
     no_counts = np.zeros_like(direct.counts)
     started, trusted, direct_trusted = time.perf_counter(), 0, 0
     for done, source in enumerate(sources, start=1):
-        if consecutive is None:
-            pairs = direct.pairs[direct.pairs[:, 0] == source]
-            flow, mask = mft_pairs_from_frame(int(source), pairs[:, 1], direct.num_frames, direct.size, read_flow,
-                                              chaining.mft)
-        else:
-            chained = list(chain_from_frame(int(source), frames, consecutive, read, chaining))
-            pairs = np.array([[source, target] for target, _, _ in chained], dtype=np.int64)
-            flow, mask = np.stack([flow for _, flow, _ in chained]), np.stack([mask for _, _, mask in chained])
+        targets, flow, mask = derive_from_frame(int(source), frames, consecutive, read, direct.num_frames, chaining)
+        pairs = np.stack([np.full_like(targets, source), targets], axis=1)
         writer.write(FlowSet(pairs=pairs, flow=flow, mask=mask, counts=no_counts))
         trusted += int(mask.sum())
         direct_trusted += sum(int(direct.mask[rows[(int(i), int(j))]].sum()) for i, j in pairs)

@@ -6,6 +6,7 @@ from omnimotion_core.flow.chaining import (
     chain_flow_set,
     chain_from_frame,
     consecutive_flows,
+    derive_from_frame,
 )
 from omnimotion_core.flow.config import FlowConfig
 from omnimotion_core.flow.consistency import (
@@ -71,6 +72,7 @@ __all__ = [
     "find_matches",
     "compute_pair_chunk",
     "consecutive_flows",
+    "derive_from_frame",
     "consistency_mask",
     "count_correspondences",
     "cycle_error",

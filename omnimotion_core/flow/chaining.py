@@ -32,10 +32,12 @@ PairReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray] | None"]
 """``read(i, j)`` -> (flow [H, W, 2], trusted mask [H, W]) of the direct pair i -> j, or None if the set lacks it."""
 
 
-ChainingRule = Literal["consecutive", "mft"]
+ChainingRule = Literal["consecutive", "mft", "agreed"]
 """How long-gap correspondences are derived: ``consecutive`` chains the flows between neighbouring frames and
 re-anchors on trusted direct flows (this module); ``mft`` follows every pixel by multi-gap chaining
-(:mod:`omnimotion_core.flow.mft`) and trusts what it reports visible."""
+(:mod:`omnimotion_core.flow.mft`) and trusts what it reports visible; ``agreed`` keeps the ``consecutive``
+correspondences and trusts them only where the ``mft`` rule also trusts the pixel and lands within
+``agreement_radius`` of them (two derivations from the same direct flows that fail in different ways)."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,9 @@ class ChainingConfig:
 
     Attributes:
         enabled: chain (True) or keep the direct flows only (False).
-        rule: ``consecutive`` (default) or ``mft`` (see :data:`ChainingRule`). ``max_cycle_error``,
-            ``max_color_distance`` and ``max_disagreement`` apply to ``consecutive``, ``mft`` to ``mft``.
+        rule: ``consecutive`` (default), ``mft`` or ``agreed`` (see :data:`ChainingRule`). ``max_cycle_error``,
+            ``max_color_distance`` and ``max_disagreement`` apply to ``consecutive``, ``mft`` to ``mft``, all of
+            them and ``agreement_radius`` to ``agreed``.
         mft: the multi-gap chaining settings of the ``mft`` rule.
         max_cycle_error: round-trip error in pixels below which a consecutive step may be chained (the
             cycle check of ``ConsistencyConfig``, applied to gap 1 as well).
@@ -53,6 +56,7 @@ class ChainingConfig:
             (the reference's RGB check; its DINO check has no offline stand-in).
         max_disagreement: a trusted direct match farther than this many pixels from a valid chained match
             is a conflict: neither is trusted for that pair (the chain goes on to the next frames).
+        agreement_radius: ``agreed``: pixels within which the two rules' targets must lie.
     """
 
     enabled: bool = True
@@ -61,6 +65,7 @@ class ChainingConfig:
     max_cycle_error: float = 3.0
     max_color_distance: float = 0.3
     max_disagreement: float = 4.0
+    agreement_radius: float = 2.0
 
     def __post_init__(self) -> None:
         if self.rule not in get_args(ChainingRule):
@@ -71,6 +76,8 @@ class ChainingConfig:
             raise ValueError(f"max_color_distance must be > 0, got {self.max_color_distance}")
         if not self.max_disagreement > 0:
             raise ValueError(f"max_disagreement must be > 0 pixels, got {self.max_disagreement}")
+        if not self.agreement_radius > 0:
+            raise ValueError(f"agreement_radius must be > 0 pixels, got {self.agreement_radius}")
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,48 @@ def mft_pairs_from_frame(source: int, targets: np.ndarray, num_frames: int, size
     return flow, ~followed.occluded[targets].reshape(len(targets), height, width)
 
 
+def derive_from_frame(
+    source: int,
+    frames: np.ndarray,
+    consecutive: ConsecutiveFlows | None,
+    read: PairReader,
+    num_frames: int,
+    config: ChainingConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The derived correspondences of every pair (``source``, j) that ``read`` holds, by ``config.rule``.
+
+    Args:
+        source: frame i.
+        frames: uint8 [T, H, W, 3] RGB (the ``consecutive`` and ``agreed`` rules check colour).
+        consecutive: the neighbouring flows (:func:`consecutive_flows`); None for the ``mft`` rule.
+        read: the direct pairs (see :data:`PairReader`).
+        num_frames: T.
+        config: the rule and its thresholds.
+
+    Returns:
+        targets int64 [K], flow float32 [K, H, W, 2] and trusted mask bool [K, H, W] of the pairs (i, targets[k]).
+    """
+    def read_flow(i: int, j: int) -> np.ndarray | None:
+        pair = read(i, j)
+        return None if pair is None else pair[0]
+
+    if config.rule == "mft":
+        targets = np.array([j for j in range(num_frames) if j != source and read(source, j) is not None], np.int64)
+        size = frames.shape[1:3]
+        flow, mask = mft_pairs_from_frame(source, targets, num_frames, size, read_flow, config.mft)
+        return targets, flow, mask
+    if consecutive is None:
+        raise ValueError(f"derive_from_frame: the {config.rule!r} rule needs the consecutive flows")
+    chained = list(chain_from_frame(source, frames, consecutive, read, config))
+    targets = np.array([target for target, _, _ in chained], np.int64)
+    flow = np.stack([pair_flow for _, pair_flow, _ in chained])
+    mask = np.stack([pair_mask for _, _, pair_mask in chained])
+    if config.rule == "agreed":
+        mft_flow, mft_mask = mft_pairs_from_frame(source, targets, num_frames, frames.shape[1:3], read_flow, config.mft)
+        mask &= mft_mask & (np.linalg.norm(flow - mft_flow, axis=-1) <= config.agreement_radius)
+    return targets, flow, mask
+
+
 def chain_flow_set(flow_set: FlowSet, frames: np.ndarray, config: ChainingConfig) -> FlowSet:
     """A flow set with chained correspondences added to every pair (in memory, by ``config.rule``); counts
     recomputed.
@@ -216,21 +265,12 @@ def chain_flow_set(flow_set: FlowSet, frames: np.ndarray, config: ChainingConfig
 
     flow = np.empty(flow_set.flow.shape, dtype=np.float32)
     mask = np.empty_like(flow_set.mask)
-    if config.rule == "mft":
-        def read_flow(i: int, j: int) -> np.ndarray | None:
-            row = rows.get((i, j))
-            return None if row is None else flow_set.flow[row]
-
-        for source in np.unique(flow_set.pairs[:, 0]):
-            at_source = np.flatnonzero(flow_set.pairs[:, 0] == source)
-            flow[at_source], mask[at_source] = mft_pairs_from_frame(
-                int(source), flow_set.pairs[at_source, 1], flow_set.num_frames, flow_set.size, read_flow, config.mft)
-    else:
-        consecutive = consecutive_flows(read, flow_set.num_frames, config.max_cycle_error)
-        for source in range(flow_set.num_frames):
-            for target, pair_flow, pair_mask in chain_from_frame(source, frames, consecutive, read, config):
-                row = rows[(source, target)]
-                flow[row], mask[row] = pair_flow, pair_mask
+    consecutive = None if config.rule == "mft" else consecutive_flows(read, flow_set.num_frames, config.max_cycle_error)
+    for source in np.unique(flow_set.pairs[:, 0]):
+        targets, pair_flow, pair_mask = derive_from_frame(int(source), frames, consecutive, read,
+                                                          flow_set.num_frames, config)
+        at = [rows[(int(source), int(target))] for target in targets]
+        flow[at], mask[at] = pair_flow, pair_mask
     return FlowSet(
         pairs=flow_set.pairs, flow=flow, mask=mask,
         counts=count_correspondences(flow_set.pairs, mask, flow_set.num_frames),

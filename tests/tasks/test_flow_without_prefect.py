@@ -70,3 +70,18 @@ def test_derived_flow_set_needs_one_direct_set(tmp_path: Path) -> None:
         derived_flow_set(group, ChainingConfig(rule="mft"))
     with pytest.raises(ValueError, match="chaining is off"):
         derived_flow_set(group, ChainingConfig(enabled=False))
+
+
+@pytest.mark.parametrize("rule", ["consecutive", "agreed"])
+def test_a_stored_derived_set_is_the_in_memory_derivation(tmp_path: Path, rule: str) -> None:
+    video = generate_synthetic_video(SYNTHETIC_PRESETS["small"].video, seed=2).video[:6, :40, :40]
+    group = ingest(ArraySource(np.ascontiguousarray(video)), tmp_path, "clip")
+    config = FlowConfig(chunk_pairs=8, chaining=ChainingConfig(rule=rule))
+    path = store_flow_set(group, config, logging.getLogger("test_flow_without_prefect"))
+    stored = read_flow_set(group, path.name, flow_dtype="float16")
+    direct = read_flow_set(group, flow_set_name(flow_params(config)), flow_dtype="float16")
+    expected = chain_flow_set(direct, video, config.chaining)
+    np.testing.assert_array_equal(stored.pairs, expected.pairs)
+    np.testing.assert_array_equal(stored.mask, expected.mask)
+    np.testing.assert_array_equal(stored.flow, expected.flow.astype(np.float16))
+    assert 0 < stored.mask.sum() < stored.mask.size
