@@ -14,7 +14,6 @@ for fitting by ``storage.flow_store.open_pair_source`` as ``fit_model`` does. Su
   and for the DIS-C / DIS-D / DIS-MFT rows);
 - ``mft``: the set derived from the same direct DIS flows by MFT-style multi-gap chaining
   (``ChainingConfig(rule="mft")``, what ``--chaining mft`` fits on);
-- ``agreed``: the chained set trusted only where the MFT-derived one agrees (``ChainingConfig(rule="agreed")``);
 - ``exact``: the video's exact correspondences at the processing resolution
   (``omnimotion_core.synthetic.exact_flow_set``: every ordered pair, every pixel, mask = visible in frame j).
 
@@ -91,7 +90,7 @@ from tasks.config import EvaluationConfig, FitConfig
 from tasks.evaluate import score_tracks
 from tasks.flow import store_flow_set
 
-SUPERVISIONS = ("exact", "chained", "mft", "agreed")
+SUPERVISIONS = ("exact", "chained", "mft")
 BASELINES = ("dis-c", "dis-d", "dis-mft")
 MODES = ("own", "checked")
 METRICS = {"AJ": "average_jaccard", "delta_avg": "average_pts_within_thresh", "OA": "occlusion_accuracy",
@@ -240,7 +239,7 @@ def run_video(dataset: Path, synthetic: SyntheticVideo, name: str, root: Path, s
     exact = exact_flow_set(synthetic, evaluation.resolution)
     sets = {"exact": exact}
     set_rows = [{**key, "supervision": "exact", "seconds": time.perf_counter() - started, **set_figures(exact, exact)}]
-    for supervision, rule in (("chained", "consecutive"), ("mft", "mft"), ("agreed", "agreed")):
+    for supervision, rule in (("chained", "consecutive"), ("mft", "mft")):
         if supervision not in args.supervision:
             continue
         started = time.perf_counter()

@@ -326,9 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     def with_chaining_option(sub: argparse.ArgumentParser, default: str | None = ChainingConfig().rule) -> None:
         sub.add_argument("--chaining", default=default, choices=get_args(ChainingRule),
                          help="how the fit's long-gap correspondences are derived from the direct flows: consecutive "
-                         "(chain neighbouring frames, re-anchor on trusted direct flow), mft (multi-gap chaining, "
-                         "as the <engine>-mft trackers) or agreed (consecutive, trusted only where mft lands within "
-                         f"2 px of it); default {default}")
+                         "(chain neighbouring frames, re-anchor on trusted direct flow) or mft (multi-gap chaining, "
+                         f"as the <engine>-mft trackers); default {default}")
 
     def with_fit_options(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--preset", default="fast", choices=tuple(sorted(PRESETS)), help="model preset")

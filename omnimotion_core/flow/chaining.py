@@ -32,12 +32,10 @@ PairReader = Callable[[int, int], "tuple[np.ndarray, np.ndarray] | None"]
 """``read(i, j)`` -> (flow [H, W, 2], trusted mask [H, W]) of the direct pair i -> j, or None if the set lacks it."""
 
 
-ChainingRule = Literal["consecutive", "mft", "agreed"]
+ChainingRule = Literal["consecutive", "mft"]
 """How long-gap correspondences are derived: ``consecutive`` chains the flows between neighbouring frames and
 re-anchors on trusted direct flows (this module); ``mft`` follows every pixel by multi-gap chaining
-(:mod:`omnimotion_core.flow.mft`) and trusts what it reports visible; ``agreed`` keeps the ``consecutive``
-correspondences and trusts them only where the ``mft`` rule also trusts the pixel and lands within
-``agreement_radius`` of them (two derivations from the same direct flows that fail in different ways)."""
+(:mod:`omnimotion_core.flow.mft`) and trusts what it reports visible."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +44,8 @@ class ChainingConfig:
 
     Attributes:
         enabled: chain (True) or keep the direct flows only (False).
-        rule: ``consecutive`` (default), ``mft`` or ``agreed`` (see :data:`ChainingRule`). ``max_cycle_error``,
-            ``max_color_distance`` and ``max_disagreement`` apply to ``consecutive``, ``mft`` to ``mft``, all of
-            them and ``agreement_radius`` to ``agreed``.
+        rule: ``consecutive`` (default) or ``mft`` (see :data:`ChainingRule`). ``max_cycle_error``,
+            ``max_color_distance`` and ``max_disagreement`` apply to ``consecutive``, ``mft`` to ``mft``.
         mft: the multi-gap chaining settings of the ``mft`` rule.
         max_cycle_error: round-trip error in pixels below which a consecutive step may be chained (the
             cycle check of ``ConsistencyConfig``, applied to gap 1 as well).
@@ -56,7 +53,6 @@ class ChainingConfig:
             (the reference's RGB check; its DINO check has no offline stand-in).
         max_disagreement: a trusted direct match farther than this many pixels from a valid chained match
             is a conflict: neither is trusted for that pair (the chain goes on to the next frames).
-        agreement_radius: ``agreed``: pixels within which the two rules' targets must lie.
     """
 
     enabled: bool = True
@@ -65,7 +61,6 @@ class ChainingConfig:
     max_cycle_error: float = 3.0
     max_color_distance: float = 0.3
     max_disagreement: float = 4.0
-    agreement_radius: float = 2.0
 
     def __post_init__(self) -> None:
         if self.rule not in get_args(ChainingRule):
@@ -76,8 +71,6 @@ class ChainingConfig:
             raise ValueError(f"max_color_distance must be > 0, got {self.max_color_distance}")
         if not self.max_disagreement > 0:
             raise ValueError(f"max_disagreement must be > 0 pixels, got {self.max_disagreement}")
-        if not self.agreement_radius > 0:
-            raise ValueError(f"agreement_radius must be > 0 pixels, got {self.agreement_radius}")
 
 
 @dataclass(frozen=True)
@@ -219,7 +212,7 @@ def derive_from_frame(
 
     Args:
         source: frame i.
-        frames: uint8 [T, H, W, 3] RGB (the ``consecutive`` and ``agreed`` rules check colour).
+        frames: uint8 [T, H, W, 3] RGB (the ``consecutive`` rule checks colour).
         consecutive: the neighbouring flows (:func:`consecutive_flows`); None for the ``mft`` rule.
         read: the direct pairs (see :data:`PairReader`).
         num_frames: T.
@@ -228,25 +221,20 @@ def derive_from_frame(
     Returns:
         targets int64 [K], flow float32 [K, H, W, 2] and trusted mask bool [K, H, W] of the pairs (i, targets[k]).
     """
-    def read_flow(i: int, j: int) -> np.ndarray | None:
-        pair = read(i, j)
-        return None if pair is None else pair[0]
-
     if config.rule == "mft":
+        def read_flow(i: int, j: int) -> np.ndarray | None:
+            pair = read(i, j)
+            return None if pair is None else pair[0]
+
         targets = np.array([j for j in range(num_frames) if j != source and read(source, j) is not None], np.int64)
         size = frames.shape[1:3]
         flow, mask = mft_pairs_from_frame(source, targets, num_frames, size, read_flow, config.mft)
         return targets, flow, mask
     if consecutive is None:
-        raise ValueError(f"derive_from_frame: the {config.rule!r} rule needs the consecutive flows")
+        raise ValueError("derive_from_frame: the consecutive rule needs the consecutive flows")
     chained = list(chain_from_frame(source, frames, consecutive, read, config))
     targets = np.array([target for target, _, _ in chained], np.int64)
-    flow = np.stack([pair_flow for _, pair_flow, _ in chained])
-    mask = np.stack([pair_mask for _, _, pair_mask in chained])
-    if config.rule == "agreed":
-        mft_flow, mft_mask = mft_pairs_from_frame(source, targets, num_frames, frames.shape[1:3], read_flow, config.mft)
-        mask &= mft_mask & (np.linalg.norm(flow - mft_flow, axis=-1) <= config.agreement_radius)
-    return targets, flow, mask
+    return targets, np.stack([flow for _, flow, _ in chained]), np.stack([mask for _, _, mask in chained])
 
 
 def chain_flow_set(flow_set: FlowSet, frames: np.ndarray, config: ChainingConfig) -> FlowSet:

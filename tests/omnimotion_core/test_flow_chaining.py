@@ -109,22 +109,8 @@ def test_chaining_needs_every_neighbouring_pair() -> None:
         chain_flow_set(partial, _frames(), ChainingConfig())
 
 
-@pytest.mark.parametrize("field", ["max_cycle_error", "max_color_distance", "max_disagreement", "agreement_radius"])
+@pytest.mark.parametrize("field", ["max_cycle_error", "max_color_distance", "max_disagreement"])
 def test_config_rejects_non_positive_thresholds(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         ChainingConfig(**{field: 0.0})
 
-
-@pytest.mark.parametrize("radius", [0.5, 2.0])
-def test_the_agreed_rule_trusts_the_chain_only_where_mft_lands_beside_it(radius: float) -> None:
-    # long-gap direct flow is zero and trusted: the chain drops it, MFT's candidates through it go wrong
-    flow_set = _flow_set("zero", np.ones((H, W), dtype=bool))
-    frames = _frames()
-    chained = chain_flow_set(flow_set, frames, ChainingConfig())
-    followed = chain_flow_set(flow_set, frames, ChainingConfig(rule="mft"))
-    agreed = chain_flow_set(flow_set, frames, ChainingConfig(rule="agreed", agreement_radius=radius))
-    np.testing.assert_array_equal(agreed.flow, chained.flow)
-    close = np.linalg.norm(chained.flow - followed.flow, axis=-1) <= radius
-    np.testing.assert_array_equal(agreed.mask, chained.mask & followed.mask & close)
-    assert 0 < agreed.mask.sum() < chained.mask.sum()
-    np.testing.assert_array_equal(agreed.counts, count_correspondences(agreed.pairs, agreed.mask, T))
