@@ -182,7 +182,7 @@ def test_the_chained_flow_set_is_derived_from_the_direct_one_and_resumes_after_a
     killed_config = _config(tmp_path / "killed")
     killed_group = str(ingest(TapVidVideoSource(dataset, "synth_000"), killed_config.data_root, "v",
                               killed_config.ingest_config()))
-    real_chain, calls = tasks.flow.chain_from_frame, []
+    real_chain, calls = tasks.flow.derive_from_frame, []
 
     def dies_from_the_third_source_frame(*args: object, **kwargs: object):
         calls.append(args[0])
@@ -190,10 +190,10 @@ def test_the_chained_flow_set_is_derived_from_the_direct_one_and_resumes_after_a
             raise RuntimeError("killed")
         return real_chain(*args, **kwargs)
 
-    monkeypatch.setattr(tasks.flow, "chain_from_frame", dies_from_the_third_source_frame)
+    monkeypatch.setattr(tasks.flow, "derive_from_frame", dies_from_the_third_source_frame)
     with pytest.raises(RuntimeError, match="killed"):
         compute_flows(killed_group, killed_config.flow)
-    monkeypatch.setattr(tasks.flow, "chain_from_frame", real_chain)
+    monkeypatch.setattr(tasks.flow, "derive_from_frame", real_chain)
     assert list_flow_sets(Path(killed_group)) == [direct_path.name]
     resumed = read_flow_set(Path(killed_group), Path(compute_flows(killed_group, killed_config.flow)).name)
     np.testing.assert_array_equal(resumed.mask, chained.mask)
