@@ -166,6 +166,11 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
         with _checkpoint_must_match(fit_dir):
             trainer.load_state_dict(state["trainer"])
         history, fit_seconds = [list(row) for row in state["loss_history"]], float(state["fit_seconds"])
+        if any(len(row) != 1 + len(trainer.loss_terms) for row in history):
+            logger.warning("%s: the checkpoint's loss history records other terms than %s (written by an older "
+                           "version); the stored history restarts at step %d", group.video_id,
+                           ", ".join(trainer.loss_terms), trainer.step)
+            history = []
         logger.info("%s: resuming fit %s at step %d", group.video_id, name, trainer.step)
     started = time.perf_counter()
     total_steps = config.trainer.num_steps

@@ -199,3 +199,38 @@ def test_the_chained_flow_set_is_derived_from_the_direct_one_and_resumes_after_a
     np.testing.assert_array_equal(resumed.mask, chained.mask)
     np.testing.assert_array_equal(resumed.flow, chained.flow)
     np.testing.assert_array_equal(resumed.counts, chained.counts)
+
+
+@flow
+def _fit_once(video_group: str, flow_set: str, fit: object) -> str:
+    from tasks.fit import _fit_model
+
+    return _fit_model(video_group, flow_set, fit)
+
+
+def test_a_surface_fit_records_its_terms_and_a_resume_over_an_older_history_restarts_it(
+    tmp_path: Path, dataset: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from storage.fit_store import list_checkpoints, load_checkpoint, read_fit_summary, save_checkpoint
+    from tasks.config import FitConfig
+
+    group = str(ingest(TapVidVideoSource(dataset, "synth_000"), tmp_path, "v", _config(tmp_path).ingest_config()))
+    flow_set = Path(compute_flows(group, FlowConfig(chunk_pairs=4))).name
+    fit = FitConfig(preset="fast", num_steps=4, checkpoint_every=2, log_every=2, cpu_threads=1)
+    fit_dir = Path(_fit_once(group, flow_set, fit))
+    summary = read_fit_summary(fit_dir)
+    assert {"surface", "occlusion", "match", "match_surface"} <= set(summary["loss_terms"])
+    assert "photometric" not in summary["loss_terms"]
+    assert [len(row) for row in summary["loss_history"]] == [len(summary["loss_terms"])] * 2
+
+    # a fit checkpointed at step 2 by a version that recorded the volume model's six terms
+    (step_2, path_2), (_, path_4) = list_checkpoints(fit_dir)
+    state = load_checkpoint(path_2)
+    state["loss_history"] = [[2.0, 1.0, 1.0, 0.0, 0.1, 0.0, 0.0]]
+    path_4.unlink()
+    save_checkpoint(fit_dir, step_2, state)
+    zarr.open_group(str(fit_dir), mode="r+").attrs["complete"] = False
+    _fit_once(group, flow_set, fit)
+    resumed = read_fit_summary(fit_dir)
+    assert resumed["steps"] == 4 and [row[0] for row in resumed["loss_history"]] == [4.0]
+    assert "the stored history restarts at step 2" in caplog.text
