@@ -39,7 +39,7 @@ def compute_surface_losses(
 
     Returns:
         ``total`` and each unweighted term: ``flow`` (pixels; trusted pixels, and untrusted ones whose target
-        leaves the frame at gaps <= ``outside_flow_max_gap``), ``surface`` (|z_j - D_j| at the flow target,
+        leaves the frame, at gaps <= ``outside_flow_max_gap`` unless None), ``surface`` (|z_j - D_j| at the flow target,
         trusted pixels), ``occlusion`` (hinge; untrusted pixels whose target and prediction lie inside frame j,
         at gaps <= ``occlusion_max_gap``), ``scene_flow``, ``anywhere_smoothness``, ``depth_range``, ``match`` (pixels,
         mean over the matches) and ``match_surface`` (|z_j - D_j| at the match targets); all scalars (the match
@@ -71,7 +71,9 @@ def compute_surface_losses(
     pair_weight = gap_weights(gaps, batch.max_gap) if surface.gap_weighting else torch.ones_like(gaps, dtype=x_j.dtype)
     gap = gaps.repeat_interleave(num_pixels).reshape(num_pairs, num_pixels)
     target_inside = inside_frame(batch.px_j, size)
-    leaving = ~batch.valid & ~target_inside & (gap <= surface.outside_flow_max_gap)
+    leaving = ~batch.valid & ~target_inside
+    if surface.outside_flow_max_gap is not None:
+        leaving &= gap <= surface.outside_flow_max_gap
     px_pred = denormalise_pixels(x_j[:, :2], size)
     terms = {"flow": flow_loss(px_pred.reshape(num_pairs, num_pixels, 2), batch.px_j, pair_weight, batch.valid | leaving)}
 
