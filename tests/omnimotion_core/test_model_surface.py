@@ -196,3 +196,21 @@ def test_surface_losses_hand_case():
     terms = compute_surface_losses(SurfaceMotion(far, num_frames=4), batch, (6, 6), torch.Generator())
     assert terms["flow"].item() == pytest.approx(0.5)
     assert terms["occlusion"].item() == 0.0
+
+
+def test_targets_leaving_the_frame_supervise_every_gap_by_default():
+    from omnimotion_core.model.sampling import Batch
+    from omnimotion_core.model.surface_objective import compute_surface_losses
+
+    config = small_surface_config()
+    assert config.surface.outside_flow_max_gap is None
+    # frames 0 -> 3 (gap 3): one trusted pixel (error 1 px in x), one untrusted whose target lies outside the
+    # frame (error 4 px in x); identity maps, so each prediction is its source pixel
+    batch = Batch(frame_i=torch.tensor([0]), frame_j=torch.tensor([3]),
+                  px_i=torch.tensor([[[2.0, 2.0], [4.0, 3.0]]]), px_j=torch.tensor([[[3.0, 2.0], [8.0, 3.0]]]),
+                  valid=torch.tensor([[True, False]]), rgb_i=None, max_gap=3)
+    terms = compute_surface_losses(SurfaceMotion(config, num_frames=4), batch, (6, 6), torch.Generator())
+    assert terms["flow"].item() == pytest.approx((0.5 + 2.0) / 2)
+    gap_one = replace(config, surface=replace(config.surface, outside_flow_max_gap=1))
+    terms = compute_surface_losses(SurfaceMotion(gap_one, num_frames=4), batch, (6, 6), torch.Generator())
+    assert terms["flow"].item() == pytest.approx(0.5)
