@@ -272,8 +272,9 @@ class SurfaceConfig:
         outside_flow_max_gap: untrusted pixels whose flow target lies outside the frame still supervise the
             position at gaps up to this; None (default): at every gap. The motion of points that leave the
             frame is learnt, so they are found outside (occluded, as TAP-Vid counts them) instead of lost
-            inside the frame; every gap rather than the reference's gap 1: +7 to +13 own-occlusion OA on
-            exact correspondences and +4 on chained flow (benchmarks/RESULTS.md, "Session 12").
+            inside the frame; every gap rather than the reference's gap 1: on the 6 ceiling videos +8.5
+            own-occlusion OA on exact correspondences and +1.3 on chained flow (benchmarks/RESULTS.md,
+            "Session 12").
         anywhere_smoothness_weight: weight of the acceleration L1 of the batch's scene-flow pixels around a
             random frame k (frames k - 1, k, k + 1), which carries motion through frames where a point is
             hidden or has left the frame.

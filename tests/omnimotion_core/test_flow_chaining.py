@@ -113,4 +113,3 @@ def test_chaining_needs_every_neighbouring_pair() -> None:
 def test_config_rejects_non_positive_thresholds(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         ChainingConfig(**{field: 0.0})
-
