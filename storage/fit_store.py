@@ -7,6 +7,11 @@ Layout::
       checkpoints/step_<n>.pt   torch state (model, optimiser, sampler generator, step); written to a
                                 temporary file and renamed, so a checkpoint on disk is always whole
       depth                     float16 [T, H, W] pseudo-depth of every frame (optional export)
+      matches/                  the long-gap matches the surface model found in the video (written once, read
+                                by a resumed fit instead of matching the frames again; attribute complete):
+        frames                  int64   [M, 2] (i, j)
+        source                  float32 [M, 2] (x, y) pixels in frame i
+        target                  float32 [M, 2] (x, y) pixels in frame j
       dense/                    tracks of a pixel grid of one frame through every frame (optional export):
         query_points            float32 [N, 3] (t, y, x) pixels
         tracks                  float32 [N, T, 2] (x, y) pixels
@@ -29,6 +34,7 @@ import numpy as np
 import torch
 import zarr
 
+from omnimotion_core.flow.matches import Matches
 from storage import layout
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
 from storage.publish import atomic_file
@@ -148,6 +154,31 @@ def read_depth(fit_dir: Path) -> np.ndarray:
     if group.attrs.get("complete") is not True or DEPTH_ARRAY not in group:
         raise IncompleteStoreError(f"{fit_dir}: no pseudo-depth exported (the fit is unfinished or not exported)")
     return np.asarray(group[DEPTH_ARRAY][:], dtype=np.float32)
+
+
+MATCHES_GROUP = "matches"
+
+
+def write_matches(fit_dir: Path, matches: Matches) -> Path:
+    """Store the long-gap matches of a fit (replaces older ones); marked complete only once whole."""
+    group = zarr.open_group(str(Path(fit_dir) / MATCHES_GROUP), mode="w", zarr_format=3)
+    for name, values, dtype in (("frames", matches.frames, np.int64), ("source", matches.source, np.float32),
+                                ("target", matches.target, np.float32)):
+        group.create_array(name, data=np.asarray(values, dtype=dtype), chunks=(max(len(matches), 1), 2))
+    group.attrs["complete"] = True
+    return Path(fit_dir) / MATCHES_GROUP
+
+
+def read_matches(fit_dir: Path) -> Matches | None:
+    """The matches of :func:`write_matches`, or None when the fit has none stored or their write did not finish."""
+    path = Path(fit_dir) / MATCHES_GROUP
+    if not (path / "zarr.json").is_file():
+        return None
+    group = zarr.open_group(str(path), mode="r")
+    if group.attrs.get("complete") is not True:
+        return None
+    return Matches(frames=np.asarray(group["frames"][:]), source=np.asarray(group["source"][:]),
+                   target=np.asarray(group["target"][:]))
 
 
 DENSE_GROUP = "dense"

@@ -19,6 +19,8 @@ Everything the pipeline writes lives under one data root (default ``./data``, se
             dense/                       query_points [N, 3], tracks [N, T, 2], occluded [N, T] of a
                                          pixel grid of one frame (see storage/fit_store.py)
             depth                        float16 [T, H, W] pseudo-depth
+            matches/                     frames [M, 2], source [M, 2], target [M, 2]: the long-gap matches
+                                         the surface model found (read again by a resumed fit)
         <video_id>.zarr.partial-<uuid>/  a group being written; never read, removed when stale
       datasets/<name>.pkl                generated TAP-Vid-DAVIS-format pickles (synthetic benchmark)
       results/<run>/                     results tables (CSV + markdown) and the run table (runs.csv, runs.md)

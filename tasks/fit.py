@@ -35,9 +35,11 @@ from storage.fit_store import (
     load_checkpoint,
     open_fit,
     read_fit_summary,
+    read_matches,
     save_checkpoint,
     write_dense_tracks,
     write_depth,
+    write_matches,
 )
 from storage.flow_store import ZarrPairSource, open_pair_source
 from storage.ground_truth import load_ground_truth
@@ -156,9 +158,13 @@ def _fit_model(video_group: str, flow_set: str, fit: FitConfig, method: str = "o
         torch.set_num_threads(fit.cpu_threads)
     flows, video = load_fit_inputs(Path(video_group), flow_set, fit, logger)
     on_matching = matching_progress(group.video_id, flows.num_frames, fit.progress, logger)
-    trainer = Trainer(config, flows, video, device=device, on_matching=on_matching)
-    if trainer.num_matches is not None:
-        logger.info("%s: %d long-gap matches found", group.video_id, trainer.num_matches)
+    stored_matches = read_matches(fit_dir)
+    trainer = Trainer(config, flows, video, device=device, on_matching=on_matching, matches=stored_matches)
+    if trainer.matches is not None and stored_matches is not None:
+        logger.info("%s: %d long-gap matches read from the fit folder", group.video_id, len(trainer.matches))
+    elif trainer.matches is not None:
+        write_matches(fit_dir, trainer.matches)
+        logger.info("%s: %d long-gap matches found", group.video_id, len(trainer.matches))
     history: list[list[float]] = []
     fit_seconds = 0.0
     state = latest_checkpoint(fit_dir)

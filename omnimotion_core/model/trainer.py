@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from omnimotion_core.flow.matches import find_matches
+from omnimotion_core.flow.matches import Matches, find_matches
 from omnimotion_core.flow_set import PairSource
 from omnimotion_core.model.config import OmniMotionConfig, OptimiserConfig
 from omnimotion_core.model.hard_mining import refresh_error_maps
@@ -53,15 +53,18 @@ class Trainer:
             ``PairSource``, e.g. one streaming pairs from a store).
         video: float [T, H, W, 3] in [0, 1]; required when the photometric term is on
             (``config.losses.photometric_max_weight > 0``) or the surface model matches frames
-            (``config.surface.match_weight > 0``), else may be None.
+            (``config.surface.match_weight > 0``) and ``matches`` is None, else may be None.
         device: ``"cpu"`` or ``"cuda"`` (or a torch.device).
         on_matching: while the surface model matches frames, called with the frames done after each one (see
             ``find_matches``: about 1.3 s a frame for 82 frames at 256x256 on one thread), or None.
+        matches: the video's long-gap matches when they were found before (e.g. by the run a resumed fit
+            continues; they must come from ``find_matches`` on the same frames and ``config.surface.matches``),
+            or None to find them here. Only read when the surface model matches frames.
     """
 
     def __init__(
         self, config: OmniMotionConfig, flow_set: PairSource, video: np.ndarray | None, device: torch.device | str = "cpu",
-        on_matching: Callable[[int], None] | None = None,
+        on_matching: Callable[[int], None] | None = None, matches: Matches | None = None,
     ) -> None:
         if video is None and config.losses.photometric_max_weight > 0:
             raise ValueError(
@@ -69,10 +72,10 @@ class Trainer:
                 "pass the video or set photometric_max_weight=0"
             )
         matching = config.representation == "surface" and config.surface.match_weight > 0
-        if video is None and matching:
+        if video is None and matching and matches is None:
             raise ValueError(
                 "Trainer: the surface model's long-gap matches are on (surface.match_weight > 0) but no video was "
-                "given; pass the video or set match_weight=0"
+                "given; pass the video (or its matches) or set match_weight=0"
             )
         self.config = config
         self.device = torch.device(device)
@@ -86,13 +89,17 @@ class Trainer:
             self.model.offset_depth(torch.from_numpy(offsets))
         self.sampler = BatchSampler(flow_set, video, config.sampling, torch.Generator().manual_seed(seed + 1))
         self.match_sampler: MatchSampler | None = None
-        self.num_matches: int | None = None
-        """Long-gap matches found in the video (None: the model does not match frames)."""
+        self.matches: Matches | None = None
+        """The video's long-gap matches, given or found (None: the model does not match frames)."""
         if matching:
-            frames = np.clip(np.round(video * 255.0), 0, 255).astype(np.uint8)
-            matches = find_matches(frames, config.surface.matches, on_matching)
-            self.num_matches = len(matches)
-            if self.num_matches > 0:
+            if matches is None:
+                frames = np.clip(np.round(video * 255.0), 0, 255).astype(np.uint8)
+                matches = find_matches(frames, config.surface.matches, on_matching)
+            elif len(matches) and int(matches.frames.max()) >= flow_set.num_frames:
+                raise ValueError(f"Trainer: the matches given link frame {int(matches.frames.max())} but the video has "
+                                 f"{flow_set.num_frames} frames; they were found in another video")
+            self.matches = matches
+            if len(matches) > 0:
                 self.match_sampler = MatchSampler(matches, config.surface.matches_per_step,
                                                   torch.Generator().manual_seed(seed + 2))
         groups = self.model.param_groups()

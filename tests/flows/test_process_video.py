@@ -209,9 +209,10 @@ def _fit_once(video_group: str, flow_set: str, fit: object) -> str:
 
 
 def test_a_surface_fit_records_its_terms_and_a_resume_over_an_older_history_restarts_it(
-    tmp_path: Path, dataset: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, dataset: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage.fit_store import list_checkpoints, load_checkpoint, read_fit_summary, save_checkpoint
+    import omnimotion_core.model.trainer
+    from storage.fit_store import list_checkpoints, load_checkpoint, read_fit_summary, read_matches, save_checkpoint
     from tasks.config import FitConfig
 
     group = str(ingest(TapVidVideoSource(dataset, "synth_000"), tmp_path, "v", _config(tmp_path).ingest_config()))
@@ -222,6 +223,8 @@ def test_a_surface_fit_records_its_terms_and_a_resume_over_an_older_history_rest
     assert {"surface", "occlusion", "match", "match_surface"} <= set(summary["loss_terms"])
     assert "photometric" not in summary["loss_terms"]
     assert [len(row) for row in summary["loss_history"]] == [len(summary["loss_terms"])] * 2
+    stored_matches = read_matches(fit_dir)
+    assert stored_matches is not None  # this small video has none; the storage test round-trips real ones
 
     # a fit checkpointed at step 2 by a version that recorded the volume model's six terms
     (step_2, path_2), (_, path_4) = list_checkpoints(fit_dir)
@@ -230,7 +233,13 @@ def test_a_surface_fit_records_its_terms_and_a_resume_over_an_older_history_rest
     path_4.unlink()
     save_checkpoint(fit_dir, step_2, state)
     zarr.open_group(str(fit_dir), mode="r+").attrs["complete"] = False
+
+    def matching_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a resumed fit matched the frames again instead of reading its stored matches")
+
+    monkeypatch.setattr(omnimotion_core.model.trainer, "find_matches", matching_again)
     _fit_once(group, flow_set, fit)
+    assert f"{len(stored_matches)} long-gap matches read from the fit folder" in caplog.text
     resumed = read_fit_summary(fit_dir)
     assert resumed["steps"] == 4 and [row[0] for row in resumed["loss_history"]] == [4.0]
     assert "the stored history restarts at step 2" in caplog.text

@@ -132,7 +132,7 @@ def test_matches_carry_the_motion_across_frames_that_flow_does_not_link():
     video = panning_video(offsets, size).astype(np.float32) / 255.0
     flow_set = cut_flow_set(offsets, size, cut=3)
     with_matches = Trainer(matching_config(4.0), flow_set, video)
-    assert with_matches.num_matches > 100
+    assert len(with_matches.matches) > 100
     with_matches.fit()
     without = Trainer(matching_config(0.0), flow_set, None)
     without.fit()
@@ -150,13 +150,16 @@ def test_a_fit_with_matches_resumes_exactly_and_needs_the_video():
     whole.fit()
     first = Trainer(config, flow_set, video)
     first.fit(3)
-    resumed = Trainer(config, flow_set, video)
+    resumed = Trainer(config, flow_set, None, matches=first.matches)  # the stored matches stand for the video
     resumed.load_state_dict(first.state_dict())
     resumed.fit()
     for name, value in whole.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], value, atol=0, rtol=0)
     with pytest.raises(ValueError, match="match_weight"):
         Trainer(config, flow_set, None)
+    longer = Matches(frames=np.array([[0, 9]]), source=np.zeros((1, 2), np.float32), target=np.ones((1, 2), np.float32))
+    with pytest.raises(ValueError, match="link frame 9 but the video has 4 frames"):
+        Trainer(config, flow_set, video, matches=longer)
 
 
 def test_the_match_sampler_draws_from_its_own_generator():

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import zarr
 
+from omnimotion_core.flow import Matches
 from storage.errors import IncompleteStoreError, InputError, StoreConflictError
 from storage.fit_store import (
     complete_fit,
@@ -16,8 +18,10 @@ from storage.fit_store import (
     load_checkpoint,
     open_fit,
     read_depth,
+    read_matches,
     save_checkpoint,
     write_depth,
+    write_matches,
 )
 
 
@@ -63,3 +67,22 @@ def test_depth_is_readable_only_once_complete(tmp_path: Path) -> None:
         read_depth(fit)
     write_depth(fit, depth)
     np.testing.assert_allclose(read_depth(fit), depth, atol=1e-3)
+
+
+def test_matches_round_trip_and_an_unfinished_write_reads_as_none(tmp_path: Path) -> None:
+    fit = open_fit(tmp_path / "v.zarr", "fit-a", {})
+    assert read_matches(fit) is None
+    matches = Matches(frames=np.array([[0, 3], [2, 7]]), source=np.array([[1.5, 2.0], [30.25, 4.0]], np.float32),
+                      target=np.array([[9.0, 2.5], [28.0, 40.75]], np.float32))
+    write_matches(fit, matches)
+    stored = read_matches(fit)
+    assert stored is not None
+    for name in ("frames", "source", "target"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(matches, name))
+    assert stored.frames.dtype == np.int64 and stored.source.dtype == np.float32
+    write_matches(fit, Matches(frames=np.zeros((0, 2), np.int64), source=np.zeros((0, 2), np.float32),
+                               target=np.zeros((0, 2), np.float32)))
+    empty = read_matches(fit)
+    assert empty is not None and len(empty) == 0
+    zarr.open_group(str(fit / "matches"), mode="r+").attrs["complete"] = False
+    assert read_matches(fit) is None

@@ -27,8 +27,8 @@ def test_no_matches_fit_finds_no_matches_and_a_volume_preset_is_refused() -> Non
                        mask=np.ones((len(pairs), 32, 32), bool), counts=np.full((5, 32, 32), 4, np.int32))
     small = small_surface_config()
     with_matches = Trainer(replace(small, surface=replace(small.surface, match_weight=1.0)), flow_set, video)
-    assert with_matches.num_matches is not None and with_matches.num_matches > 0
+    assert with_matches.matches is not None and len(with_matches.matches) > 0
     no_matches = METHODS.get("omnimotion-no-matches", ModelMethod).configure(with_matches.config)
-    assert Trainer(no_matches, flow_set, video).num_matches is None
+    assert Trainer(no_matches, flow_set, video).matches is None
     with pytest.raises(ValueError, match="needs the surface representation.*presets that fit: fast\\)"):
         FitConfig(preset="fast-volume").model_config("omnimotion-no-matches")
