@@ -128,10 +128,16 @@ def _choose(moved: np.ndarray, hidden: np.ndarray, spread: np.ndarray, consensus
     """int [N], the kept candidate of each point among K: moved [K, N, 2], hidden bool [K, N], spread [K, N]."""
     if consensus_radius > 0:
         x, y = moved[..., 0].astype(np.float32), moved[..., 1].astype(np.float32)
-        agree = (np.square(x[:, None] - x[None]) + np.square(y[:, None] - y[None]) < consensus_radius**2) & ~hidden[None]
-        votes = agree.sum(axis=1)  # [K, N]: visible candidates within the radius of each candidate
+        visible = ~hidden
+        votes = visible.astype(np.int64)  # [K, N]: visible candidates within the radius of each visible candidate
+        for a in range(len(moved)):
+            for b in range(a + 1, len(moved)):
+                close = (np.square(x[a] - x[b]) + np.square(y[a] - y[b]) < consensus_radius**2) & visible[a] & visible[b]
+                votes[a] += close
+                votes[b] += close
         most_agreed = np.argmax(np.where(hidden, -1, votes), axis=0)
-        in_cluster = agree[most_agreed, :, np.arange(moved.shape[1])].T  # [K, N]
+        rows = np.arange(moved.shape[1])
+        in_cluster = (np.square(x[most_agreed, rows] - x) + np.square(y[most_agreed, rows] - y) < consensus_radius**2) & visible
         best = np.argmin(np.where(in_cluster, spread, np.inf), axis=0)
     else:
         best = np.argmin(np.where(hidden, np.inf, spread), axis=0)

@@ -11,7 +11,8 @@ import numpy as np
 
 
 def sample_points(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Exact bilinear sample of ``field`` at points.
+    """Exact bilinear sample of ``field`` at points (unquantised weights, unlike ``cv2.remap``'s 1/32 px steps),
+    computed in float32.
 
     Args:
         field: float [H, W, C] values on the pixel grid.
@@ -23,18 +24,19 @@ def sample_points(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
     """
     if field.ndim != 3:
         raise ValueError(f"field must be [H, W, C], got shape {field.shape}")
-    height, width = field.shape[:2]
+    height, width, channels = field.shape
     x = np.clip(np.asarray(x, dtype=np.float64), 0.0, width - 1)
     y = np.clip(np.asarray(y, dtype=np.float64), 0.0, height - 1)
-    x0 = np.minimum(np.floor(x).astype(np.int64), max(width - 2, 0))
-    y0 = np.minimum(np.floor(y).astype(np.int64), max(height - 2, 0))
-    x1 = np.minimum(x0 + 1, width - 1)
-    y1 = np.minimum(y0 + 1, height - 1)
-    wx = (x - x0)[:, None]
-    wy = (y - y0)[:, None]
-    top = field[y0, x0] * (1.0 - wx) + field[y0, x1] * wx
-    bottom = field[y1, x0] * (1.0 - wx) + field[y1, x1] * wx
-    return (top * (1.0 - wy) + bottom * wy).astype(np.float32)
+    x0 = np.minimum(x.astype(np.int64), max(width - 2, 0))  # floor: x >= 0
+    y0 = np.minimum(y.astype(np.int64), max(height - 2, 0))
+    wx = (x - x0).astype(np.float32)[:, None]
+    wy = (y - y0).astype(np.float32)[:, None]
+    values = np.asarray(field, dtype=np.float32).reshape(-1, channels)
+    index = y0 * width + x0
+    right, down = min(width - 1, 1), width * min(height - 1, 1)
+    top = np.take(values, index, axis=0) * (1.0 - wx) + np.take(values, index + right, axis=0) * wx
+    bottom = np.take(values, index + down, axis=0) * (1.0 - wx) + np.take(values, index + down + right, axis=0) * wx
+    return top * (1.0 - wy) + bottom * wy
 
 
 def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
